@@ -1,0 +1,16 @@
+# Configures, builds and runs one consumer project from scratch: cmake -P run_consumer.cmake
+#   -DSOURCE=<consumer source> -DBINARY=<scratch build dir> -DARGS=<configure arguments>
+file(REMOVE_RECURSE ${BINARY})
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} ${ARGS} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring ${SOURCE} failed: ${rc}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BINARY} RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building ${SOURCE} failed: ${rc}")
+endif()
+execute_process(COMMAND ${BINARY}/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+message(STATUS "consumer printed: ${out}${err}")
+if(rc OR NOT out MATCHES "byol consumer ok")
+  message(FATAL_ERROR "the consumer failed (${rc})")
+endif()
