@@ -1,0 +1,277 @@
+#pragma once
+
+/// The target network: an exponential moving average of the online network's weights.
+///
+///   xi <- tau * xi + (1 - tau) * theta        for every parameter, after each optimizer step
+///
+///     auto online = torch::nn::Sequential(torch::nn::Linear(8, 4), torch::nn::BatchNorm1d(4));
+///     byol::EmaTarget<torch::nn::Sequential> ema(online);      // target = deep copy
+///     ema.update(0.99);                                         // after optimizer.step()
+
+#include <byol/detail/blocks.hpp>
+#include <byol/detail/module_access.hpp>
+#include <byol/version.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <c10/util/ArrayRef.h>
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace byol {
+
+/// What EmaTarget::update does with buffers (BatchNorm running mean/var and the like).
+enum class BufferPolicy {
+  /// Leave them alone: the target keeps its own statistics, updated by its own forward pass in
+  /// training mode on its own view (the reference's behaviour, the default).
+  own,
+  /// Copy the online network's buffers into the target at every update.
+  copy,
+  /// Apply the same moving average to floating-point buffers; copy the others (counters).
+  average,
+};
+
+/// Options of EmaTarget.
+struct EmaOptions {
+  /// What update() does with buffers. Default: BufferPolicy::own (the reference).
+  TORCH_ARG(BufferPolicy, buffers) = BufferPolicy::own;
+};
+
+namespace functional {
+namespace detail {
+
+inline void ema_update_cpu_(const std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online,
+                            double tau) {
+  const std::vector<byol::detail::Block> blocks = byol::detail::make_blocks(target);
+  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
+    const at::Tensor& t = target[block.tensor];
+    const at::Tensor& o = online[block.tensor];
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t.scalar_type(), "byol_ema_update", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      // tau * x + (1 - tau) * y is exact at both ends: tau = 1 keeps x, tau = 0 copies y.
+      const acc_t keep = static_cast<acc_t>(tau);
+      const acc_t take = static_cast<acc_t>(1.0 - tau);
+      scalar_t* __restrict x = static_cast<scalar_t*>(t.data_ptr()) + block.begin;
+      const scalar_t* __restrict y = static_cast<const scalar_t*>(o.data_ptr()) + block.begin;
+      const int64_t n = block.end - block.begin;
+      for (int64_t i = 0; i < n; ++i) {
+        x[i] = static_cast<scalar_t>(keep * static_cast<acc_t>(x[i]) + take * static_cast<acc_t>(y[i]));
+      }
+    });
+  });
+}
+
+inline void ema_update_foreach_(const std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online,
+                                double tau) {
+#if BYOL_TORCH_VERSION_AT_LEAST(2, 0)
+  at::_foreach_lerp_(target, online, 1.0 - tau);
+#else
+  at::_foreach_mul_(target, tau);
+  at::_foreach_add_(target, online, 1.0 - tau);
+#endif
+}
+
+}  // namespace detail
+
+/// In place, for every pair: target[i] <- tau * target[i] + (1 - tau) * online[i].
+///
+/// CPU pairs of the same dtype and dense layout are updated in ONE parallel pass over all their
+/// elements; pairs on another device go through one multi-tensor (foreach) call; any other pair
+/// (different dtypes or strides) falls back to an in-place update of its own.
+///
+/// @param target  tensors to update (no gradient is recorded)
+/// @param online  tensors of the same shapes, on the same devices
+/// @param tau     in [0, 1]; 1 leaves target unchanged, 0 copies online
+///
+///     std::vector<torch::Tensor> xi = ..., theta = ...;
+///     byol::functional::ema_update_(xi, theta, 0.996);
+inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tensor> online, double tau) {
+  TORCH_CHECK(tau >= 0.0 && tau <= 1.0, "ema_update_: tau must be in [0, 1], got ", tau);
+  TORCH_CHECK(target.size() == online.size(), "ema_update_: target has ", target.size(),
+              " tensors but online has ", online.size());
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> cpu_t, cpu_o, dev_t, dev_o;
+  for (size_t i = 0; i < target.size(); ++i) {
+    const at::Tensor& t = target[i];
+    const at::Tensor& o = online[i];
+    TORCH_CHECK(t.defined() && o.defined(), "ema_update_: tensor ", i, " is undefined");
+    TORCH_CHECK(t.sizes() == o.sizes(), "ema_update_: tensor ", i, " has shape ", t.sizes(),
+                " in target but ", o.sizes(), " in online");
+    TORCH_CHECK(t.device() == o.device(), "ema_update_: tensor ", i, " is on ", t.device(),
+                " in target but on ", o.device(), " in online");
+    TORCH_CHECK(at::isFloatingType(t.scalar_type()), "ema_update_: target tensor ", i,
+                " must be floating point, got ", t.scalar_type());
+    if (t.numel() == 0) {
+      continue;
+    }
+    if (t.scalar_type() == o.scalar_type() && byol::detail::same_dense_layout(t, o)) {
+      (t.device().is_cpu() ? cpu_t : dev_t).push_back(t);
+      (t.device().is_cpu() ? cpu_o : dev_o).push_back(o);
+    } else {
+      at::Tensor tt = t;  // a handle: the update below writes into t's storage
+      tt.mul_(tau).add_(o.to(t.scalar_type()), 1.0 - tau);
+    }
+  }
+  if (tau == 1.0) {
+    return;
+  }
+  if (!cpu_t.empty()) {
+    detail::ema_update_cpu_(cpu_t, cpu_o, tau);
+  }
+  if (!dev_t.empty()) {
+    // foreach kernels want one device per call.
+    for (size_t begin = 0; begin < dev_t.size();) {
+      size_t end = begin;
+      while (end < dev_t.size() && dev_t[end].device() == dev_t[begin].device()) {
+        ++end;
+      }
+      std::vector<at::Tensor> ts(dev_t.begin() + begin, dev_t.begin() + end);
+      std::vector<at::Tensor> os(dev_o.begin() + begin, dev_o.begin() + end);
+      detail::ema_update_foreach_(ts, os, tau);
+      begin = end;
+    }
+  }
+}
+
+}  // namespace functional
+
+/// A target network that follows an online network by exponential moving average.
+///
+/// `Module` is a torch::nn::ModuleHolder (a TORCH_MODULE type, torch::nn::Sequential, ...) or a
+/// std::shared_ptr to a module. The target starts as an exact copy of the online network
+/// (parameters and buffers); none of its parameters requires grad.
+///
+///     MyNet online;                                   // TORCH_MODULE(MyNet), Cloneable or not
+///     byol::EmaTarget<MyNet> ema(online, MyNet());    // the twin is built, weights copied in
+///     ema.update(byol::schedule::target_tau(step, total, 0.99));
+template <typename Module>
+class EmaTarget {
+  using Access = detail::ModuleAccess<Module>;
+
+ public:
+  /// Target = online->clone(): for modules whose Impl derives from torch::nn::Cloneable.
+  explicit EmaTarget(Module online, EmaOptions options = {})
+      : online_(std::move(online)), target_(detail::clone_module(online_, "EmaTarget")), options_(options) {
+    init_();
+  }
+
+  /// For modules that are not Cloneable: `blank_twin` is a freshly built instance of the same
+  /// structure (its initial weights do not matter); the online weights and buffers are copied in.
+  EmaTarget(Module online, Module blank_twin, EmaOptions options = {})
+      : online_(std::move(online)), target_(std::move(blank_twin)), options_(options) {
+    init_();
+  }
+
+  /// xi <- tau * xi + (1 - tau) * theta for every parameter; buffers per EmaOptions::buffers.
+  /// Follows the online network to a new device, dtype or memory format (after `.to(...)`)
+  /// before averaging.
+  void update(double tau) {
+    TORCH_CHECK(tau >= 0.0 && tau <= 1.0, "EmaTarget::update: tau must be in [0, 1], got ", tau);
+    at::NoGradGuard no_grad;
+    follow_layout_(target_params_, online_params_);
+    follow_layout_(target_buffers_, online_buffers_);
+    functional::ema_update_(target_params_, online_params_, tau);
+    switch (options_.buffers()) {
+      case BufferPolicy::own:
+        break;
+      case BufferPolicy::copy:
+        for (size_t i = 0; i < target_buffers_.size(); ++i) {
+          target_buffers_[i].copy_(online_buffers_[i]);
+        }
+        break;
+      case BufferPolicy::average: {
+        std::vector<at::Tensor> t, o;
+        for (size_t i = 0; i < target_buffers_.size(); ++i) {
+          if (at::isFloatingType(target_buffers_[i].scalar_type())) {
+            t.push_back(target_buffers_[i]);
+            o.push_back(online_buffers_[i]);
+          } else {
+            target_buffers_[i].copy_(online_buffers_[i]);
+          }
+        }
+        functional::ema_update_(t, o, tau);
+        break;
+      }
+    }
+  }
+
+  /// Copies every online parameter and buffer into the target (an update with tau = 0 that
+  /// also copies buffers, whatever the policy).
+  void copy_from_online() {
+    at::NoGradGuard no_grad;
+    copy_all_(target_params_, online_params_);
+    copy_all_(target_buffers_, online_buffers_);
+  }
+
+  /// The target network. None of its parameters requires grad.
+  Module& target() { return target_; }
+  const Module& target() const { return target_; }
+  /// The online network, as given.
+  Module& online() { return online_; }
+  const Module& online() const { return online_; }
+  const EmaOptions& options() const { return options_; }
+
+ private:
+  void init_() {
+    auto online = Access::base(online_);
+    auto target = Access::base(target_);
+    TORCH_CHECK(online.get() != target.get(),
+                "EmaTarget: the twin is the online module itself; pass a separately built instance");
+    collect_(online->named_parameters(), target->named_parameters(), "parameter", online_params_,
+             target_params_);
+    collect_(online->named_buffers(), target->named_buffers(), "buffer", online_buffers_, target_buffers_);
+    for (auto& p : target_params_) {
+      p.set_requires_grad(false);
+    }
+    copy_from_online();
+  }
+
+  static void collect_(const torch::OrderedDict<std::string, at::Tensor>& online,
+                       const torch::OrderedDict<std::string, at::Tensor>& target, const char* what,
+                       std::vector<at::Tensor>& online_out, std::vector<at::Tensor>& target_out) {
+    TORCH_CHECK(online.size() == target.size(), "EmaTarget: the online module has ", online.size(), " ",
+                what, "s but the target has ", target.size(), "; the twin must have the same structure");
+    for (size_t i = 0; i < online.size(); ++i) {
+      const auto& o = online[i];
+      const auto& t = target[i];
+      TORCH_CHECK(o.key() == t.key(), "EmaTarget: ", what, " ", i, " is '", o.key(), "' online but '",
+                  t.key(), "' in the target; the twin must have the same structure");
+      TORCH_CHECK(o.value().sizes() == t.value().sizes(), "EmaTarget: ", what, " '", o.key(),
+                  "' has shape ", o.value().sizes(), " online but ", t.value().sizes(), " in the target");
+      online_out.push_back(o.value());
+      target_out.push_back(t.value());
+    }
+  }
+
+  // Moves each target tensor to its online twin's device, dtype and strides, keeping its values,
+  // so that the fused update sees matching layouts after the user calls online->to(...).
+  static void follow_layout_(std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online) {
+    for (size_t i = 0; i < target.size(); ++i) {
+      at::Tensor& t = target[i];
+      const at::Tensor& o = online[i];
+      if (t.device() != o.device() || t.scalar_type() != o.scalar_type() || t.strides() != o.strides()) {
+        t.set_data(at::empty_like(o).copy_(t));
+      }
+    }
+  }
+
+  static void copy_all_(std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online) {
+    for (size_t i = 0; i < target.size(); ++i) {
+      target[i].set_data(online[i].detach().clone());
+    }
+  }
+
+  Module online_;
+  Module target_;
+  EmaOptions options_;
+  std::vector<at::Tensor> online_params_, target_params_;
+  std::vector<at::Tensor> online_buffers_, target_buffers_;
+};
+
+}  // namespace byol
