@@ -1,0 +1,374 @@
+#pragma once
+
+/// LARS (You et al. 2017) as the BYOL reference uses it. For each parameter w with gradient g:
+///
+///   adapted (dim() >= 2 by default):  g' = g + weight_decay * w
+///                                     trust = eta * ||w|| / ||g'||  if both norms > 0, else 1
+///                                     u = trust * g'
+///   excluded (biases, norm scales):   u = g
+///   then:                             m <- momentum * m + u ;   w <- w - lr * m
+///
+///     byol::optim::LARS lars(model->parameters(),
+///                            byol::optim::LARSOptions(0.2 * batch / 256).weight_decay(1.5e-6));
+///     loss.backward(); lars.step(); lars.zero_grad();
+
+#include <byol/detail/blocks.hpp>
+#include <byol/detail/compat.hpp>
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <torch/arg.h>
+#include <torch/optim/optimizer.h>
+#include <torch/optim/serialize.h>
+#include <torch/serialize/archive.h>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace byol::optim {
+
+/// Options of LARS, per parameter group.
+struct LARSOptions : public torch::optim::OptimizerCloneableOptions<LARSOptions> {
+  /// @param lr  learning rate (the peak when a schedule drives it); >= 0
+  LARSOptions(double lr = 0.1) : lr_(lr) {}  // NOLINT(google-explicit-constructor): as torch's options
+  /// Learning rate. Paper: 0.2 * batch_size / 256.
+  TORCH_ARG(double, lr) = 0.1;
+  /// Heavy-ball momentum mu (no Nesterov). Default 0.9.
+  TORCH_ARG(double, momentum) = 0.9;
+  /// Decoupled-into-the-gradient weight decay lambda (g' = g + lambda w). Default 0; paper 1.5e-6.
+  TORCH_ARG(double, weight_decay) = 0.0;
+  /// Trust coefficient eta. Default 0.001.
+  TORCH_ARG(double, eta) = 0.001;
+  /// When true, parameters with dim() < 2 (biases, BatchNorm scales and shifts) get neither
+  /// weight decay nor the trust ratio. Default true.
+  TORCH_ARG(bool, exclude_bias_and_norm) = true;
+
+ public:
+  void serialize(torch::serialize::OutputArchive& archive) const override {
+    archive.write("lr", c10::IValue(lr()));
+    archive.write("momentum", c10::IValue(momentum()));
+    archive.write("weight_decay", c10::IValue(weight_decay()));
+    archive.write("eta", c10::IValue(eta()));
+    archive.write("exclude_bias_and_norm", c10::IValue(exclude_bias_and_norm()));
+  }
+  void serialize(torch::serialize::InputArchive& archive) override {
+    c10::IValue value;
+    archive.read("lr", value);
+    lr(value.toDouble());
+    archive.read("momentum", value);
+    momentum(value.toDouble());
+    archive.read("weight_decay", value);
+    weight_decay(value.toDouble());
+    archive.read("eta", value);
+    eta(value.toDouble());
+    archive.read("exclude_bias_and_norm", value);
+    exclude_bias_and_norm(value.toBool());
+  }
+  double get_lr() const override { return lr(); }
+  void set_lr(const double value) override { lr(value); }
+
+  friend bool operator==(const LARSOptions& a, const LARSOptions& b) {
+    return a.lr() == b.lr() && a.momentum() == b.momentum() && a.weight_decay() == b.weight_decay() &&
+           a.eta() == b.eta() && a.exclude_bias_and_norm() == b.exclude_bias_and_norm();
+  }
+
+  /// Checks every field; LARS calls it for the defaults and for each group.
+  void check() const {
+    TORCH_CHECK(lr() >= 0, "LARS: lr must be >= 0, got ", lr());
+    TORCH_CHECK(momentum() >= 0 && momentum() < 1, "LARS: momentum must be in [0, 1), got ", momentum());
+    TORCH_CHECK(weight_decay() >= 0, "LARS: weight_decay must be >= 0, got ", weight_decay());
+    TORCH_CHECK(eta() > 0, "LARS: eta must be > 0, got ", eta());
+  }
+};
+
+/// Per-parameter state of LARS: the momentum buffer m.
+struct LARSParamState : public torch::optim::OptimizerCloneableParamState<LARSParamState> {
+  /// m, same shape, dtype and device as the parameter; zero before the first step.
+  TORCH_ARG(at::Tensor, momentum_buffer);
+
+ public:
+  void serialize(torch::serialize::OutputArchive& archive) const override {
+    if (momentum_buffer().defined()) {
+      archive.write("momentum_buffer", momentum_buffer(), /*is_buffer=*/true);
+    }
+  }
+  void serialize(torch::serialize::InputArchive& archive) override {
+    at::Tensor buffer;
+    if (archive.try_read("momentum_buffer", buffer, /*is_buffer=*/true)) {
+      momentum_buffer(buffer);
+    }
+  }
+  friend bool operator==(const LARSParamState& a, const LARSParamState& b) {
+    return a.momentum_buffer().defined() == b.momentum_buffer().defined() &&
+           (!a.momentum_buffer().defined() || a.momentum_buffer().equal(b.momentum_buffer()));
+  }
+};
+
+namespace detail {
+
+/// The hyper-parameters of one step, for one parameter group.
+struct LARSStep {
+  double lr;
+  double momentum;
+  double weight_decay;
+  double eta;
+};
+
+/// Plain-number trust ratio: eta * ||w|| / ||g'|| when both are > 0, else 1.
+inline double trust_ratio(double w_norm, double g_norm, double eta) {
+  return (w_norm > 0.0 && g_norm > 0.0) ? eta * w_norm / g_norm : 1.0;
+}
+
+/// CPU: two passes over all parameters of a group, each ONE parallel loop over fixed-size
+/// blocks: (1) the squared norms of w and g' per block, summed per parameter in a fixed order;
+/// (2) m <- mu m + u and w <- w - lr m, with u built on the fly. No temporaries, no per-tensor
+/// kernel launches, and results independent of the thread count.
+inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
+                          const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
+                          const LARSStep& hp) {
+  const std::vector<byol::detail::Block> blocks = byol::detail::make_blocks(params);
+  std::vector<double> block_w2(blocks.size(), 0.0);
+  std::vector<double> block_g2(blocks.size(), 0.0);
+  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
+    const size_t t = static_cast<size_t>(block.tensor);
+    if (!adapted[t]) {
+      return;
+    }
+    const size_t b = static_cast<size_t>(&block - blocks.data());
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, params[t].scalar_type(), "byol_lars_norms", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const scalar_t* __restrict w = static_cast<const scalar_t*>(params[t].data_ptr()) + block.begin;
+      const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
+      const acc_t wd = static_cast<acc_t>(hp.weight_decay);
+      constexpr int kLanes = 8;
+      acc_t sw[kLanes] = {};
+      acc_t sg[kLanes] = {};
+      const int64_t n = block.end - block.begin;
+      int64_t i = 0;
+      for (; i + kLanes <= n; i += kLanes) {
+        for (int k = 0; k < kLanes; ++k) {
+          const acc_t wi = static_cast<acc_t>(w[i + k]);
+          const acc_t gi = static_cast<acc_t>(g[i + k]) + wd * wi;
+          sw[k] += wi * wi;
+          sg[k] += gi * gi;
+        }
+      }
+      double w2 = 0.0;
+      double g2 = 0.0;
+      for (int k = 0; k < kLanes; ++k) {
+        w2 += static_cast<double>(sw[k]);
+        g2 += static_cast<double>(sg[k]);
+      }
+      for (; i < n; ++i) {
+        const double wi = static_cast<double>(w[i]);
+        const double gi = static_cast<double>(g[i]) + hp.weight_decay * wi;
+        w2 += wi * wi;
+        g2 += gi * gi;
+      }
+      block_w2[b] = w2;
+      block_g2[b] = g2;
+    });
+  });
+  std::vector<double> w2(params.size(), 0.0);
+  std::vector<double> g2(params.size(), 0.0);
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    w2[static_cast<size_t>(blocks[b].tensor)] += block_w2[b];
+    g2[static_cast<size_t>(blocks[b].tensor)] += block_g2[b];
+  }
+  std::vector<double> trust(params.size(), 1.0);
+  for (size_t t = 0; t < params.size(); ++t) {
+    if (adapted[t]) {
+      trust[t] = trust_ratio(std::sqrt(w2[t]), std::sqrt(g2[t]), hp.eta);
+    }
+  }
+  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
+    const size_t t = static_cast<size_t>(block.tensor);
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, params[t].scalar_type(), "byol_lars_update", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      scalar_t* __restrict w = static_cast<scalar_t*>(params[t].data_ptr()) + block.begin;
+      const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
+      scalar_t* __restrict m = static_cast<scalar_t*>(momenta[t].data_ptr()) + block.begin;
+      // Excluded parameters: u = g, i.e. scale 1 and no decay.
+      const acc_t wd = adapted[t] ? static_cast<acc_t>(hp.weight_decay) : acc_t(0);
+      const acc_t scale = static_cast<acc_t>(trust[t]);
+      const acc_t mu = static_cast<acc_t>(hp.momentum);
+      const acc_t lr = static_cast<acc_t>(hp.lr);
+      const int64_t n = block.end - block.begin;
+      for (int64_t i = 0; i < n; ++i) {
+        const acc_t wi = static_cast<acc_t>(w[i]);
+        const acc_t u = scale * (static_cast<acc_t>(g[i]) + wd * wi);
+        const acc_t mi = mu * static_cast<acc_t>(m[i]) + u;
+        m[i] = static_cast<scalar_t>(mi);
+        w[i] = static_cast<scalar_t>(wi - lr * mi);
+      }
+    });
+  });
+}
+
+/// Any device: multi-tensor (foreach) operations and device-side trust ratios; nothing is read
+/// back to the host.
+inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
+                              const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
+                              const LARSStep& hp) {
+  std::vector<at::Tensor> ad_w, ad_g, ex_g;
+  for (size_t t = 0; t < params.size(); ++t) {
+    if (adapted[t]) {
+      ad_w.push_back(params[t]);
+      ad_g.push_back(grads[t]);
+    } else {
+      ex_g.push_back(grads[t]);
+    }
+  }
+  // The update u for every parameter, in the order of `params`.
+  std::vector<at::Tensor> updates(params.size());
+  if (!ad_w.empty()) {
+    std::vector<at::Tensor> g_prime =
+        hp.weight_decay != 0.0 ? at::_foreach_add(ad_g, ad_w, hp.weight_decay) : at::_foreach_mul(ad_g, 1.0);
+    const at::Tensor w_norm = at::stack(at::_foreach_norm(ad_w)).to(at::kFloat);
+    const at::Tensor g_norm = at::stack(at::_foreach_norm(g_prime)).to(at::kFloat);
+    const at::Tensor trust =
+        at::where((w_norm > 0) & (g_norm > 0), hp.eta * w_norm / g_norm, at::ones_like(w_norm));
+    std::vector<at::Tensor> factors = trust.unbind(0);
+    for (size_t i = 0; i < factors.size(); ++i) {
+      factors[i] = factors[i].to(g_prime[i].scalar_type());
+    }
+    at::_foreach_mul_(g_prime, factors);
+    size_t a = 0;
+    for (size_t t = 0; t < params.size(); ++t) {
+      if (adapted[t]) {
+        updates[t] = g_prime[a++];
+      }
+    }
+  }
+  size_t e = 0;
+  for (size_t t = 0; t < params.size(); ++t) {
+    if (!adapted[t]) {
+      updates[t] = ex_g[e++];
+    }
+  }
+  at::_foreach_mul_(momenta, hp.momentum);
+  at::_foreach_add_(momenta, updates);
+  at::_foreach_add_(params, momenta, -hp.lr);
+}
+
+}  // namespace detail
+
+/// LARS as a torch::optim::Optimizer: parameter groups, state_dict save/load (the momentum
+/// buffers, so a resumed run follows the identical trajectory), and LibTorch's LR schedulers,
+/// which drive it through LARSOptions::get_lr/set_lr.
+///
+///     std::vector<torch::optim::OptimizerParamGroup> groups = {...};
+///     byol::optim::LARS lars(groups, byol::optim::LARSOptions(4.8).weight_decay(1.5e-6));
+///     byol::schedule::WarmupCosineLR schedule(lars, warmup_steps, total_steps);
+///     ... lars.step(); schedule.step();
+class LARS : public torch::optim::Optimizer {
+ public:
+  explicit LARS(std::vector<torch::optim::OptimizerParamGroup> param_groups, LARSOptions defaults = {})
+      : torch::optim::Optimizer(std::move(param_groups), std::make_unique<LARSOptions>(defaults)) {
+    defaults.check();
+    for (const auto& group : param_groups_) {
+      static_cast<const LARSOptions&>(group.options()).check();
+    }
+  }
+  explicit LARS(std::vector<at::Tensor> params, LARSOptions defaults = {})
+      : LARS({torch::optim::OptimizerParamGroup(std::move(params))}, defaults) {}
+
+  /// One LARS step over every parameter that has a gradient. `closure`, when given, is called
+  /// first (with grad enabled) and its loss returned.
+  at::Tensor step(LossClosure closure = nullptr) override {
+    at::NoGradGuard no_grad;
+    at::Tensor loss;
+    if (closure != nullptr) {
+      at::AutoGradMode enable_grad(true);
+      loss = closure();
+    }
+    for (auto& group : param_groups_) {
+      const auto& options = static_cast<const LARSOptions&>(group.options());
+      options.check();
+      const detail::LARSStep hp{options.lr(), options.momentum(), options.weight_decay(), options.eta()};
+      std::vector<at::Tensor> cpu_w, cpu_g, cpu_m, dev_w, dev_g, dev_m;
+      std::vector<char> cpu_a, dev_a;
+      for (auto& p : group.params()) {
+        if (!p.grad().defined()) {
+          continue;
+        }
+        const at::Tensor& g = p.grad();
+        TORCH_CHECK(!g.is_sparse(), "LARS does not support sparse gradients");
+        TORCH_CHECK(g.sizes() == p.sizes(), "LARS: gradient of shape ", g.sizes(), " for a parameter of shape ",
+                    p.sizes());
+        at::Tensor& m = momentum_buffer_(p);
+        const bool adapted = !(options.exclude_bias_and_norm() && p.dim() < 2);
+        const bool fused = p.device().is_cpu() && g.scalar_type() == p.scalar_type() &&
+                           byol::detail::same_dense_layout(p, g) && byol::detail::same_dense_layout(p, m);
+        if (fused) {
+          cpu_w.push_back(p);
+          cpu_g.push_back(g);
+          cpu_m.push_back(m);
+          cpu_a.push_back(adapted);
+        } else {
+          dev_w.push_back(p);
+          dev_g.push_back(g.scalar_type() == p.scalar_type() ? g : g.to(p.scalar_type()));
+          dev_m.push_back(m);
+          dev_a.push_back(adapted);
+        }
+      }
+      if (!cpu_w.empty()) {
+        detail::lars_step_cpu(cpu_w, cpu_g, cpu_m, cpu_a, hp);
+      }
+      if (!dev_w.empty()) {
+        detail::lars_step_foreach(dev_w, dev_g, dev_m, dev_a, hp);
+      }
+    }
+    return loss;
+  }
+
+  void save(torch::serialize::OutputArchive& archive) const override {
+    torch::optim::serialize<LARSParamState, LARSOptions>(archive, *this);
+  }
+  void load(torch::serialize::InputArchive& archive) override {
+    torch::optim::serialize<LARSParamState, LARSOptions>(archive, *this);
+    // LibTorch 1.x restores the momentum buffers but not the groups' options (2.x does both);
+    // restore them here so that lr, momentum and decay resume as saved on either.
+    torch::serialize::InputArchive groups;
+    archive.read("param_groups", groups);
+    at::Tensor count;
+    groups.read("param_groups/size", count);
+    TORCH_CHECK(count.item<int64_t>() == static_cast<int64_t>(param_groups_.size()), "LARS::load: the file has ",
+                count.item<int64_t>(), " parameter groups, the optimizer ", param_groups_.size());
+    for (size_t i = 0; i < param_groups_.size(); ++i) {
+      torch::serialize::InputArchive group, options_archive;
+      groups.read("param_groups/" + std::to_string(i), group);
+      group.read("options", options_archive);
+      LARSOptions options(0.0);
+      options.serialize(options_archive);
+      static_cast<LARSOptions&>(param_groups_[i].options()) = options;
+    }
+  }
+
+ private:
+  // The momentum buffer of p, created as zeros (same layout as p) on first use.
+  at::Tensor& momentum_buffer_(const at::Tensor& p) {
+    const auto key = byol::detail::optimizer_state_key(p);
+    auto it = state_.find(key);
+    if (it == state_.end()) {
+      auto state = std::make_unique<LARSParamState>();
+      state->momentum_buffer(at::zeros_like(p, at::MemoryFormat::Preserve));
+      it = state_.insert({key, std::move(state)}).first;
+    }
+    auto& state = static_cast<LARSParamState&>(*it->second);
+    TORCH_CHECK(state.momentum_buffer().defined() && state.momentum_buffer().sizes() == p.sizes(),
+                "LARS: the saved momentum buffer does not match a parameter of shape ", p.sizes());
+    if (state.momentum_buffer().device() != p.device() || state.momentum_buffer().scalar_type() != p.scalar_type()) {
+      // The parameter moved (model.to(...)) after the state was created or loaded.
+      state.momentum_buffer(state.momentum_buffer().to(p.options()));
+    }
+    return state.momentum_buffer();
+  }
+};
+
+}  // namespace byol::optim

@@ -1,0 +1,76 @@
+// Schedules at the points where their closed forms are known by hand: the first step, the end of
+// warm-up, the middle of the cosine, and the last step.
+#include <byol/optim/lars.hpp>
+#include <byol/schedule.hpp>
+
+#include "support.hpp"
+
+#include <cmath>
+
+TEST_CASE("target_tau: base at the start, halfway at the middle, 1 at the end", "[schedule]") {
+  using byol::schedule::target_tau;
+  REQUIRE(target_tau(0, 1000, 0.996) == Approx(0.996).epsilon(1e-15));
+  REQUIRE(target_tau(500, 1000, 0.996) == Approx(0.998).epsilon(1e-15));   // cos(pi/2) = 0
+  REQUIRE(target_tau(1000, 1000, 0.996) == 1.0);
+  // A quarter of the way: 1 - 0.01 (cos(pi/4) + 1) / 2.
+  REQUIRE(target_tau(250, 1000, 0.99) == Approx(1 - 0.01 * (std::sqrt(0.5) + 1) / 2).epsilon(1e-15));
+  // Monotone non-decreasing.
+  for (int k = 1; k <= 100; ++k) REQUIRE(target_tau(k, 100, 0.99) >= target_tau(k - 1, 100, 0.99));
+}
+
+TEST_CASE("warmup_cosine: linear ramp, peak at the boundary, cosine to the final value", "[schedule]") {
+  using byol::schedule::warmup_cosine;
+  // W = 10, K = 110, peak 2.
+  REQUIRE(warmup_cosine(0, 10, 110, 2.0) == 0.0);
+  REQUIRE(warmup_cosine(5, 10, 110, 2.0) == Approx(1.0));
+  REQUIRE(warmup_cosine(9, 10, 110, 2.0) == Approx(1.8));
+  REQUIRE(warmup_cosine(10, 10, 110, 2.0) == Approx(2.0));
+  REQUIRE(warmup_cosine(60, 10, 110, 2.0) == Approx(1.0));                 // (1 + cos(pi/2)) / 2
+  REQUIRE(warmup_cosine(110, 10, 110, 2.0) == Approx(0.0).margin(1e-15));
+  REQUIRE(warmup_cosine(60, 10, 110, 2.0, 0.5) == Approx(1.25));           // 0.5 + 1.5 / 2
+  REQUIRE(warmup_cosine(110, 10, 110, 2.0, 0.5) == Approx(0.5));
+  // No warm-up: the peak at step 0.
+  REQUIRE(warmup_cosine(0, 0, 50, 3.0) == Approx(3.0));
+}
+
+TEST_CASE("WarmupCosineLR sets each group's learning rate from its own peak", "[schedule]") {
+  auto a = torch::randn({2, 2}, torch::requires_grad());
+  auto b = torch::randn({2, 2}, torch::requires_grad());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{a});
+  groups.emplace_back(std::vector<torch::Tensor>{b},
+                      std::make_unique<byol::optim::LARSOptions>(byol::optim::LARSOptions(0.5)));
+  byol::optim::LARS lars(groups, byol::optim::LARSOptions(2.0));
+  byol::schedule::WarmupCosineLR schedule(lars, /*warmup_steps=*/10, /*total_steps=*/110);
+  auto lr = [&](size_t g) { return lars.param_groups()[g].options().get_lr(); };
+  REQUIRE(lr(0) == 0.0);
+  REQUIRE(lr(1) == 0.0);
+  for (int k = 0; k < 10; ++k) schedule.step();
+  REQUIRE(schedule.current_step() == 10);
+  REQUIRE(lr(0) == Approx(2.0));
+  REQUIRE(lr(1) == Approx(0.5));
+  for (int k = 0; k < 50; ++k) schedule.step();
+  REQUIRE(lr(0) == Approx(1.0));
+  REQUIRE(lr(1) == Approx(0.25));
+  schedule.set_step(110);
+  REQUIRE(lr(0) == Approx(0.0).margin(1e-15));
+  // Resuming: a new scheduler built at step 5 of the same run.
+  byol::optim::LARS fresh({a}, byol::optim::LARSOptions(2.0));
+  byol::schedule::WarmupCosineLR resumed(fresh, 10, 110, 0.0, /*start_step=*/5);
+  REQUIRE(fresh.param_groups()[0].options().get_lr() == Approx(1.0));
+}
+
+TEST_CASE("schedules reject bad steps with named arguments", "[schedule]") {
+  using byol_test::require_error;
+  using byol::schedule::target_tau;
+  using byol::schedule::warmup_cosine;
+  require_error([] { target_tau(11, 10, 0.99); }, {"step", "11"});
+  require_error([] { target_tau(-1, 10, 0.99); }, {"step", "-1"});
+  require_error([] { target_tau(0, 0, 0.99); }, {"total_steps", "0"});
+  require_error([] { target_tau(0, 10, 1.5); }, {"base_tau", "1.5"});
+  require_error([] { warmup_cosine(0, 10, 10, 1.0); }, {"warmup_steps", "10"});
+  require_error([] { warmup_cosine(12, 1, 10, 1.0); }, {"step", "12"});
+  auto w = torch::randn({2, 2}, torch::requires_grad());
+  byol::optim::LARS lars({w}, byol::optim::LARSOptions(1.0));
+  require_error([&] { byol::schedule::WarmupCosineLR s(lars, 20, 10); }, {"warmup_steps", "20"});
+}
