@@ -1,0 +1,73 @@
+#pragma once
+
+/// The projector and predictor heads of BYOL: Linear -> BatchNorm1d -> ReLU -> Linear.
+///
+///   projector g: Linear(F -> 4096, bias) -> BN(eps 1e-5, momentum 0.1) -> ReLU -> Linear(4096 -> 256)
+///   predictor q: the same shape, 256 -> 4096 -> 256
+///
+///     byol::nn::MLPHead projector(byol::nn::MLPHeadOptions(2048));        // 2048 -> 4096 -> 256
+///     auto z = projector(features);                                        // [B, 256]
+
+#include <torch/arg.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+#include <torch/nn/functional/activation.h>
+
+#include <cstdint>
+
+namespace byol::nn {
+
+/// Options of MLPHead.
+struct MLPHeadOptions {
+  /// @param in_dim  width of the input features (> 0)
+  MLPHeadOptions(int64_t in_dim) : in_dim_(in_dim) {}  // NOLINT(google-explicit-constructor)
+  /// Input width F (the encoder's feature width for the projector, projection_dim for the predictor).
+  TORCH_ARG(int64_t, in_dim);
+  /// Hidden width. Default 4096.
+  TORCH_ARG(int64_t, hidden_dim) = 4096;
+  /// Output width. Default 256.
+  TORCH_ARG(int64_t, out_dim) = 256;
+  /// BatchNorm1d epsilon. Default 1e-5.
+  TORCH_ARG(double, bn_eps) = 1e-5;
+  /// BatchNorm1d running-statistics momentum (PyTorch convention). Default 0.1.
+  TORCH_ARG(double, bn_momentum) = 0.1;
+};
+
+/// Linear(in -> hidden, bias) -> BatchNorm1d(hidden) -> ReLU -> Linear(hidden -> out, bias).
+/// Input [B, in_dim], output [B, out_dim]; in training mode B must be > 1 (BatchNorm).
+class MLPHeadImpl : public torch::nn::Cloneable<MLPHeadImpl> {
+ public:
+  explicit MLPHeadImpl(MLPHeadOptions options) : options(std::move(options)) { reset(); }
+
+  void reset() override {
+    TORCH_CHECK(options.in_dim() > 0, "MLPHead: in_dim must be > 0, got ", options.in_dim());
+    TORCH_CHECK(options.hidden_dim() > 0, "MLPHead: hidden_dim must be > 0, got ", options.hidden_dim());
+    TORCH_CHECK(options.out_dim() > 0, "MLPHead: out_dim must be > 0, got ", options.out_dim());
+    TORCH_CHECK(options.bn_eps() > 0, "MLPHead: bn_eps must be > 0, got ", options.bn_eps());
+    TORCH_CHECK(options.bn_momentum() >= 0 && options.bn_momentum() <= 1,
+                "MLPHead: bn_momentum must be in [0, 1], got ", options.bn_momentum());
+    fc1 = register_module("fc1", torch::nn::Linear(options.in_dim(), options.hidden_dim()));
+    bn = register_module("bn", torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(options.hidden_dim())
+                                                          .eps(options.bn_eps())
+                                                          .momentum(options.bn_momentum())));
+    fc2 = register_module("fc2", torch::nn::Linear(options.hidden_dim(), options.out_dim()));
+  }
+
+  at::Tensor forward(const at::Tensor& x) {
+    TORCH_CHECK(x.dim() == 2 && x.size(1) == options.in_dim(), "MLPHead: input must have shape [B, ",
+                options.in_dim(), "], got ", x.sizes());
+    TORCH_CHECK(!is_training() || x.size(0) > 1,
+                "MLPHead: training-mode BatchNorm needs a batch of more than one row, got ", x.sizes());
+    return fc2(torch::nn::functional::relu(bn(fc1(x))));
+  }
+
+  MLPHeadOptions options;
+  torch::nn::Linear fc1{nullptr};
+  torch::nn::BatchNorm1d bn{nullptr};
+  torch::nn::Linear fc2{nullptr};
+};
+TORCH_MODULE(MLPHead);
+
+}  // namespace byol::nn

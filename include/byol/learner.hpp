@@ -1,0 +1,181 @@
+#pragma once
+
+/// BYOL<Encoder>: the whole method around any encoder.
+///
+///   online: encoder f -> projector g -> predictor q          (trained by the optimizer)
+///   target: encoder f' -> projector g'                       (EMA of the online f, g; no grad)
+///   loss(v1, v2) = l(q(g(f(v1))), g'(f'(v2))) + l(q(g(f(v2))), g'(f'(v1)))
+///
+///     torch::nn::Sequential encoder(...);                    // images -> [B, 512]
+///     byol::BYOL<torch::nn::Sequential> model(encoder, byol::BYOLOptions(512));
+///     auto loss = model.loss(view1, view2);
+///     loss.backward(); optimizer.step(); model.update_target(tau);
+
+#include <byol/ema.hpp>
+#include <byol/heads.hpp>
+#include <byol/loss.hpp>
+
+#include <ATen/ATen.h>
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace byol {
+
+/// Options of BYOL.
+struct BYOLOptions {
+  /// @param feature_dim  width F of the encoder's output [B, F]
+  BYOLOptions(int64_t feature_dim) : feature_dim_(feature_dim) {}  // NOLINT(google-explicit-constructor)
+  /// Width F of the encoder's output.
+  TORCH_ARG(int64_t, feature_dim);
+  /// Projector hidden width. Default 4096.
+  TORCH_ARG(int64_t, hidden_dim) = 4096;
+  /// Projection (and prediction) width. Default 256.
+  TORCH_ARG(int64_t, projection_dim) = 256;
+  /// Predictor hidden width. Default 4096.
+  TORCH_ARG(int64_t, predictor_hidden_dim) = 4096;
+  /// Target-network options (buffer policy). Default: the reference's (own buffers).
+  TORCH_ARG(EmaOptions, ema) = {};
+};
+
+/// What one BYOL forward pass over two views computes.
+struct BYOLOutput {
+  at::Tensor h1, h2;  ///< online encoder features of view 1 and 2, [B, F] (for online probes)
+  at::Tensor p1, p2;  ///< online predictions, [B, projection_dim]
+  at::Tensor z1, z2;  ///< target projections, [B, projection_dim], no grad
+};
+
+namespace detail {
+
+/// Encoder followed by a projector: one arm of the siamese pair.
+template <typename Encoder>
+class ArmImpl : public torch::nn::Module {
+ public:
+  ArmImpl(Encoder encoder, nn::MLPHead projector) : encoder(std::move(encoder)), projector(std::move(projector)) {
+    register_module("encoder", this->encoder);
+    register_module("projector", this->projector);
+  }
+
+  /// Returns (features [B, F], projection [B, D]). Encoder outputs [B, F, 1, 1, ...] are flattened.
+  std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x) {
+    at::Tensor h = encoder->forward(x);
+    if (h.dim() > 2) {
+      h = h.flatten(1);
+    }
+    const int64_t width = projector->options.in_dim();
+    TORCH_CHECK(h.dim() == 2 && h.size(1) == width, "BYOL: the encoder must output [B, feature_dim = ", width,
+                "], got ", h.sizes(), " for an input of shape ", x.sizes());
+    return {h, projector(h)};
+  }
+
+  Encoder encoder;
+  nn::MLPHead projector;
+};
+
+}  // namespace detail
+
+/// The BYOL learner around an encoder (a torch::nn::Sequential, a TORCH_MODULE type, or a
+/// std::shared_ptr to a module) whose forward maps images to [B, feature_dim].
+///
+/// Its sub-modules are "online" (encoder + projector), "predictor" and "target" (the EMA copy),
+/// so `to(device)`, `train()`/`eval()` and torch::save/load of the learner cover all three; the
+/// optimizer gets online_parameters() only.
+template <typename Encoder>
+class BYOL : public torch::nn::Module {
+ public:
+  using Arm = std::shared_ptr<detail::ArmImpl<Encoder>>;
+
+  /// For a Cloneable encoder: the target encoder is a deep copy.
+  BYOL(Encoder encoder, BYOLOptions options) : BYOL(encoder, detail::clone_module(encoder, "BYOL"), options) {}
+
+  /// For any encoder: `blank_twin` is a freshly built encoder of the same structure; the online
+  /// weights are copied into it.
+  BYOL(Encoder encoder, Encoder blank_twin, BYOLOptions options)
+      : options_(checked_(options)),
+        predictor_(nn::MLPHeadOptions(options_.projection_dim())
+                       .hidden_dim(options_.predictor_hidden_dim())
+                       .out_dim(options_.projection_dim())),
+        ema_(std::make_shared<detail::ArmImpl<Encoder>>(std::move(encoder), nn::MLPHead(projector_options_())),
+             std::make_shared<detail::ArmImpl<Encoder>>(std::move(blank_twin), nn::MLPHead(projector_options_())),
+             options_.ema()) {
+    register_module("online", ema_.online());
+    register_module("predictor", predictor_);
+    register_module("target", ema_.target());
+  }
+
+  /// Both views through both networks. Each view is its own batch for BatchNorm, as in the
+  /// reference; the target runs without grad (in training mode it updates its own BN statistics).
+  BYOLOutput forward(const at::Tensor& view1, const at::Tensor& view2) {
+    TORCH_CHECK(view1.defined() && view2.defined(), "BYOL: a view is an undefined tensor");
+    TORCH_CHECK(view1.sizes() == view2.sizes(), "BYOL: view1 ", view1.sizes(), " and view2 ", view2.sizes(),
+                " must have the same shape");
+    TORCH_CHECK(view1.dim() >= 1 && view1.size(0) > 1, "BYOL: a view must be a batch of more than one sample, got ",
+                view1.sizes());
+    BYOLOutput out;
+    auto& online = ema_.online();
+    auto one = online->forward(view1);
+    auto two = online->forward(view2);
+    out.h1 = one.first;
+    out.h2 = two.first;
+    out.p1 = predictor_(one.second);
+    out.p2 = predictor_(two.second);
+    {
+      at::NoGradGuard no_grad;
+      auto& target = ema_.target();
+      out.z1 = target->forward(view1).second;
+      out.z2 = target->forward(view2).second;
+    }
+    return out;
+  }
+
+  /// The symmetric BYOL loss of two views: byol_loss(p1, z2, p2, z1), in [0, 8].
+  at::Tensor loss(const at::Tensor& view1, const at::Tensor& view2) {
+    const BYOLOutput out = forward(view1, view2);
+    return functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
+  }
+
+  /// The target update after an optimizer step: xi <- tau xi + (1 - tau) theta.
+  void update_target(double tau) { ema_.update(tau); }
+
+  /// The online encoder: what is kept after training.
+  Encoder& encoder() { return ema_.online()->encoder; }
+  /// The target encoder.
+  Encoder& target_encoder() { return ema_.target()->encoder; }
+  nn::MLPHead& projector() { return ema_.online()->projector; }
+  nn::MLPHead& predictor() { return predictor_; }
+  EmaTarget<Arm>& ema() { return ema_; }
+  const BYOLOptions& options() const { return options_; }
+
+  /// What the optimizer trains: online encoder, projector and predictor.
+  std::vector<at::Tensor> online_parameters() const {
+    std::vector<at::Tensor> params = ema_.online()->parameters();
+    for (const auto& p : predictor_->parameters()) {
+      params.push_back(p);
+    }
+    return params;
+  }
+
+ private:
+  static BYOLOptions checked_(const BYOLOptions& o) {
+    TORCH_CHECK(o.feature_dim() > 0, "BYOL: feature_dim must be > 0, got ", o.feature_dim());
+    TORCH_CHECK(o.hidden_dim() > 0, "BYOL: hidden_dim must be > 0, got ", o.hidden_dim());
+    TORCH_CHECK(o.projection_dim() > 0, "BYOL: projection_dim must be > 0, got ", o.projection_dim());
+    TORCH_CHECK(o.predictor_hidden_dim() > 0, "BYOL: predictor_hidden_dim must be > 0, got ",
+                o.predictor_hidden_dim());
+    return o;
+  }
+  nn::MLPHeadOptions projector_options_() const {
+    return nn::MLPHeadOptions(options_.feature_dim()).hidden_dim(options_.hidden_dim()).out_dim(options_.projection_dim());
+  }
+
+  BYOLOptions options_;
+  nn::MLPHead predictor_;
+  EmaTarget<Arm> ema_;
+};
+
+}  // namespace byol
