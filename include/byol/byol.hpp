@@ -5,11 +5,13 @@
 ///     #include <byol/byol.hpp>
 ///
 /// or one header per component: loss.hpp, ema.hpp, schedule.hpp, optim/lars.hpp, heads.hpp,
-/// learner.hpp.
+/// learner.hpp, eval.hpp, checkpoint.hpp. Image data and models have their own umbrellas.
 
 #include <byol/version.hpp>
 
+#include <byol/checkpoint.hpp>
 #include <byol/ema.hpp>
+#include <byol/eval.hpp>
 #include <byol/heads.hpp>
 #include <byol/learner.hpp>
 #include <byol/loss.hpp>
