@@ -8,6 +8,8 @@ int example_lars();
 int example_schedule();
 int example_heads();
 int example_learner();
+int example_data();
+int example_models();
 
 int main() {
   struct Entry {
@@ -15,7 +17,8 @@ int main() {
     int (*run)();
   };
   const Entry entries[] = {{"loss", example_loss},         {"ema", example_ema},     {"lars", example_lars},
-                           {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner}};
+                           {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner},
+                           {"data", example_data},         {"models", example_models}};
   int failures = 0;
   for (const auto& e : entries) {
     try {
