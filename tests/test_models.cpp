@@ -377,9 +377,11 @@ TEST_CASE("SmallCNN: shapes, names and the closed-form parameter count", "[model
   CHECK(params["features.0.weight"].sizes() == torch::IntArrayRef({32, 1, 3, 3}));
   CHECK(params["features.10.bias"].sizes() == torch::IntArrayRef({256}));
   CHECK(net->named_buffers().find("features.4.running_var") != nullptr);
-  // Strides 1, 2, 2, 2: 28 -> 28 -> 14 -> 7 -> 4.
+  // Strides 2, 2, 2, 1: 28 -> 14 -> 7 -> 4 -> 4.
   torch::NoGradGuard no_grad;
   CHECK(net->features->forward(torch::randn({2, 1, 28, 28})).sizes() == torch::IntArrayRef({2, 256, 4, 4}));
+  CHECK(torch::IntArrayRef(net->features[0]->as<torch::nn::Conv2d>()->options.stride()) == torch::IntArrayRef({2, 2}));
+  CHECK(torch::IntArrayRef(net->features[9]->as<torch::nn::Conv2d>()->options.stride()) == torch::IntArrayRef({1, 1}));
 
   byol::models::SmallCNN rgb(
       byol::models::SmallCNNOptions().in_channels(3).channels({16, 32}).strides({2, 2}));
