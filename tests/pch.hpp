@@ -1,4 +1,6 @@
 // Precompiled once and shared by every test TU: the heavy headers only.
 #pragma once
-#include <catch2/catch.hpp>
+// torch first: it pulls in glog, whose CHECK(condition) macro would otherwise replace Catch's
+// CHECK (a failing check would then abort the whole binary instead of being reported).
 #include <torch/torch.h>
+#include <catch2/catch.hpp>

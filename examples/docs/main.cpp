@@ -10,6 +10,8 @@ int example_heads();
 int example_learner();
 int example_eval();
 int example_checkpoint();
+int example_data();
+int example_models();
 
 int main() {
   struct Entry {
@@ -18,7 +20,8 @@ int main() {
   };
   const Entry entries[] = {{"loss", example_loss},         {"ema", example_ema},     {"lars", example_lars},
                            {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner},
-                           {"eval", example_eval},         {"checkpoint", example_checkpoint}};
+                           {"eval", example_eval},         {"checkpoint", example_checkpoint},
+                           {"data", example_data},         {"models", example_models}};
   int failures = 0;
   for (const auto& e : entries) {
     try {
