@@ -5,10 +5,11 @@
 ///     #include <byol/byol.hpp>
 ///
 /// or one header per component: loss.hpp, ema.hpp, schedule.hpp, optim/lars.hpp, heads.hpp,
-/// learner.hpp.
+/// learner.hpp, augment.hpp.
 
 #include <byol/version.hpp>
 
+#include <byol/augment.hpp>
 #include <byol/ema.hpp>
 #include <byol/heads.hpp>
 #include <byol/learner.hpp>
