@@ -13,6 +13,12 @@
 #include <set>
 #include <vector>
 
+// Runs the test case twice: with the fused CPU kernels, and with the ATen path that CUDA takes.
+#define BOTH_PATHS()                                                       \
+  const bool generic_path = GENERATE(false, true);                         \
+  INFO((generic_path ? "on the ATen path" : "with the fused CPU kernels")); \
+  byol::augment::functional::detail::ForceGenericPath path_guard(generic_path)
+
 namespace {
 
 namespace F = byol::augment::functional;
@@ -247,6 +253,7 @@ TEST_CASE("hflip reverses the columns of every image, any dtype", "[augment]") {
 }
 
 TEST_CASE("adjust_brightness adds a per-image delta and clips", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({4, 3, 5, 6}, torch::kDouble);
   const std::vector<double> d{-0.4, -0.1, 0.2, 0.4};
   const auto y = F::adjust_brightness(x, torch::tensor(d, torch::kDouble));
@@ -257,6 +264,7 @@ TEST_CASE("adjust_brightness adds a per-image delta and clips", "[augment]") {
 }
 
 TEST_CASE("adjust_contrast keeps each channel's mean and matches (x - m) f + m", "[augment]") {
+  BOTH_PATHS();
   // Values in [0.4, 0.6] and factors in [0, 1.5] never clip, so the means are kept exactly.
   const auto x = torch::rand({5, 3, 7, 6}, torch::kDouble) * 0.2 + 0.4;
   const std::vector<double> f{0.0, 0.6, 1.0, 1.4, 1.5};
@@ -273,6 +281,7 @@ TEST_CASE("adjust_contrast keeps each channel's mean and matches (x - m) f + m",
 
 TEST_CASE("adjust_saturation: factor 1 is the identity, 0 gives equal channels, HSV round trip otherwise",
           "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({6, 3, 5, 7}, torch::kDouble);
   REQUIRE_CLOSE(values(F::adjust_saturation(x, torch::ones({6}))), values(x), 0, 1e-12);
   const auto gray = F::adjust_saturation(x, torch::zeros({6}));
@@ -290,6 +299,7 @@ TEST_CASE("adjust_saturation: factor 1 is the identity, 0 gives equal channels, 
 }
 
 TEST_CASE("adjust_hue: a whole turn is the identity, 1/3 maps red to green, HSV round trip otherwise", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({4, 3, 6, 5}, torch::kDouble);
   REQUIRE_CLOSE(values(F::adjust_hue(x, torch::tensor({1.0, -1.0, 2.0, 0.0}))), values(x), 0, 1e-12);
   // red, green, blue, yellow pixels
@@ -304,6 +314,7 @@ TEST_CASE("adjust_hue: a whole turn is the identity, 1/3 maps red to green, HSV 
 }
 
 TEST_CASE("rgb_to_grayscale uses the weights 0.2989, 0.5870, 0.1140 in all three channels", "[augment]") {
+  BOTH_PATHS();
   const auto unit = torch::eye(3, torch::kDouble).view({3, 3, 1, 1});  // pure R, G, B images
   const auto g = F::rgb_to_grayscale(unit);
   REQUIRE(g.sizes() == torch::IntArrayRef({3, 3, 1, 1}));
@@ -320,6 +331,7 @@ TEST_CASE("rgb_to_grayscale uses the weights 0.2989, 0.5870, 0.1140 in all three
 }
 
 TEST_CASE("gaussian_blur: constants stay, an impulse spreads as the separable Gaussian summing to 1", "[augment]") {
+  BOTH_PATHS();
   const int64_t k = 7;
   const auto sigma = torch::tensor({0.5, 1.0, 2.0});
   const auto flat = torch::full({3, 3, 16, 16}, 0.37, torch::kDouble);
@@ -357,6 +369,7 @@ TEST_CASE("gaussian_blur: constants stay, an impulse spreads as the separable Ga
 }
 
 TEST_CASE("solarize inverts the values at or above the threshold", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::tensor({0.0, 0.2, 0.29999, 0.3, 0.5, 0.9, 1.0}, torch::kDouble).view({1, 1, 1, 7});
   const std::vector<double> at_03{0.0, 0.2, 0.29999, 0.7, 0.5, 0.1, 0.0};
   REQUIRE_CLOSE(values(F::solarize(x, 0.3)), at_03, 0, 1e-12);
@@ -365,6 +378,7 @@ TEST_CASE("solarize inverts the values at or above the threshold", "[augment]") 
 }
 
 TEST_CASE("resized_crop: a box of the output size is a slice; constants and ramps are kept", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({3, 3, 20, 24}, torch::kDouble);
   const auto boxes = torch::tensor({{0.0, 0.0, 8.0, 8.0}, {5.0, 9.0, 8.0, 8.0}, {12.0, 16.0, 8.0, 8.0}});
   for (const auto interpolation : {A::Interpolation::bicubic, A::Interpolation::bilinear}) {
@@ -396,6 +410,7 @@ TEST_CASE("resized_crop: a box of the output size is a slice; constants and ramp
 }
 
 TEST_CASE("resized_crop: bilinear 2x shrink is the (1, 3, 3, 1) / 8 antialiasing filter", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({1, 1, 16, 16}, torch::kDouble);
   const auto y = F::resized_crop(x, torch::tensor({{0.0, 0.0, 16.0, 16.0}}), 8, A::Interpolation::bilinear);
   const auto v = values(x);
@@ -414,6 +429,7 @@ TEST_CASE("resized_crop: bilinear 2x shrink is the (1, 3, 3, 1) / 8 antialiasing
 }
 
 TEST_CASE("resized_crop matches a direct float64 resampling sum, per image boxes, both filters", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::rand({4, 3, 23, 31}, torch::kDouble);
   const std::vector<std::array<double, 4>> boxes{{0, 0, 23, 31}, {2, 5, 7, 9}, {10, 3, 13, 28}, {4, 20, 3, 2}};
   const auto box_tensor = torch::tensor({0.0, 0.0, 23.0, 31.0, 2.0, 5.0, 7.0, 9.0, 10.0, 3.0, 13.0, 28.0, 4.0, 20.0, 3.0, 2.0}).view({4, 4});
@@ -464,6 +480,7 @@ TEST_CASE("functional ops reject bad input with the argument and its shape or va
 // ---- random ops --------------------------------------------------------------------------------
 
 TEST_CASE("random ops apply per image at their rate p (binomial bounds over thousands of images)", "[augment]") {
+  BOTH_PATHS();
   const int64_t n = 4000;
   auto gen = at::detail::createCPUGenerator(11);
   // Colourful images, away from 0 and 1, none with equal channels.
@@ -502,6 +519,7 @@ TEST_CASE("random ops apply per image at their rate p (binomial bounds over thou
 
 TEST_CASE("ColorJitter draws per image: factors in range, a random order, and applies them in that order",
           "[augment]") {
+  BOTH_PATHS();
   const int64_t n = 4000;
   auto gen = at::detail::createCPUGenerator(5);
   const A::ColorJitter jitter;  // BYOL's defaults
@@ -552,6 +570,7 @@ TEST_CASE("ColorJitter draws per image: factors in range, a random order, and ap
 }
 
 TEST_CASE("two identical images in one batch get different factors", "[augment]") {
+  BOTH_PATHS();
   const auto one = torch::rand({1, 3, 16, 16});
   const auto x = one.expand({2, 3, 16, 16}).contiguous();
   auto gen = at::detail::createCPUGenerator(3);
@@ -595,6 +614,7 @@ TEST_CASE("RandomResizedCrop boxes: area U[0.08, 1], aspect in [3/4, 4/3], insid
 
 TEST_CASE("RandomResizedCrop takes a list of differently sized uint8 or float images and returns one batch",
           "[augment]") {
+  BOTH_PATHS();
   std::vector<torch::Tensor> images;
   for (const auto& hw : std::vector<std::pair<int64_t, int64_t>>{{40, 60}, {75, 31}, {16, 16}, {120, 90}}) {
     images.push_back(torch::randint(0, 256, {3, hw.first, hw.second}, torch::kByte));
@@ -623,6 +643,7 @@ TEST_CASE("RandomResizedCrop takes a list of differently sized uint8 or float im
 }
 
 TEST_CASE("views are reproducible under manual_seed and with an explicit generator", "[augment]") {
+  BOTH_PATHS();
   const auto x = torch::randint(0, 256, {16, 3, 40, 48}, torch::kByte);
   const auto t1 = A::byol_view1(32);
   const auto t2 = A::byol_view2(32);
@@ -724,6 +745,19 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   auto gen = at::detail::createCPUGenerator(1);
   const auto params = flip.sample(3, gen);
   require_error([&] { flip.apply_(torch::rand({2, 3, 4, 4}), params); }, {"RandomHorizontalFlip", "3", "[2, 3, 4, 4]"});
+}
+
+TEST_CASE("the fused CPU kernels and the ATen path give the same views from the same draws", "[augment]") {
+  const auto x = torch::randint(0, 256, {64, 3, 50, 70}, torch::kByte);
+  for (const int64_t size : {32, 96}) {
+    for (const auto& view : {A::byol_view1(size), A::byol_view2(size)}) {
+      auto g1 = at::detail::createCPUGenerator(6), g2 = at::detail::createCPUGenerator(6);
+      const auto fused = view(x, g1);
+      F::detail::ForceGenericPath generic;
+      const auto aten = view(x, g2);
+      REQUIRE(torch::allclose(fused, aten, 0, 1e-5));
+    }
+  }
 }
 
 TEST_CASE("on CUDA the views equal the CPU views drawn from the same generator state", "[augment]") {

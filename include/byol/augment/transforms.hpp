@@ -17,6 +17,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Dispatch.h>
 #include <ATen/core/Generator.h>
 #include <c10/util/Exception.h>
 #include <torch/arg.h>
@@ -81,15 +82,18 @@ inline std::vector<int64_t> selected_rows(const at::Tensor& mask) {
   return rows;
 }
 
-/// Checks a drawn per-image parameter against the batch it is applied to.
-inline void check_param(const at::Tensor& param, int64_t batch, const char* where, const char* name) {
-  TORCH_CHECK(param.defined() && param.device().is_cpu() && param.size(0) == batch, where, ": params.", name,
-              " must be a CPU tensor with one entry per image (", batch, "), got ",
+/// A drawn per-image parameter, checked against the batch it is applied to, as a contiguous
+/// float64 CPU tensor.
+inline at::Tensor param_values(const at::Tensor& param, int64_t batch, const char* where, const char* name) {
+  TORCH_CHECK(param.defined() && param.device().is_cpu() && param.dim() == 1 && param.size(0) == batch, where,
+              ": params.", name, " must be a 1-D CPU tensor with one entry per image (", batch, "), got ",
               param.defined() ? param.sizes() : at::IntArrayRef{}, param.defined() ? "" : " (undefined)");
+  return param.to(at::kDouble).contiguous();
 }
 
-/// Images as a float tensor the op may overwrite: uint8 -> float32 / 255 and float16/bfloat16 ->
-/// float32 (new tensors); float32/float64 are taken as they are when `owned`, copied otherwise.
+/// Images as a contiguous float tensor the op may overwrite: uint8 -> float32 / 255 and
+/// float16/bfloat16 -> float32 (new tensors); float32/float64 are taken as they are (made
+/// contiguous) when `owned`, copied otherwise.
 inline at::Tensor float_images(const at::Tensor& images, bool owned, const char* where) {
   fdetail::check_images(images, where);
   const auto type = images.scalar_type();
@@ -101,7 +105,7 @@ inline at::Tensor float_images(const at::Tensor& images, bool owned, const char*
   if (type != at::kFloat && type != at::kDouble) {
     return images.to(at::kFloat);
   }
-  return owned ? images : images.clone(at::MemoryFormat::Contiguous);
+  return owned ? images.contiguous() : images.clone(at::MemoryFormat::Contiguous);
 }
 
 /// The batch size a drawn `apply` mask was drawn for.
@@ -119,35 +123,6 @@ inline void check_apply_images(const at::Tensor& images, int64_t batch, const ch
               " (call the op itself, which converts)");
   TORCH_CHECK(images.size(0) == batch, where, ": params were drawn for ", batch, " images but images has shape ",
               images.sizes());
-}
-
-/// A drawn parameter, for the images at `rows`, as a [n, 1, 1, 1] tensor like x.
-inline at::Tensor column(const at::Tensor& param, const at::Tensor& rows, const at::Tensor& x) {
-  return fdetail::as_column(param.index_select(0, rows), x);
-}
-
-/// Runs kernel(sub, rows_cpu) in place on images[rows] (rows sorted), in groups of a CPU slab's
-/// worth of images (all of them on other devices): a contiguous run of rows is a view and is
-/// written in place; any other group is gathered, processed and scattered back.
-template <typename Kernel>
-inline void update_rows_(const at::Tensor& images, const std::vector<int64_t>& rows, Kernel&& kernel) {
-  const size_t group = static_cast<size_t>(fdetail::rows_per_chunk(images));
-  for (size_t begin = 0; begin < rows.size(); begin += group) {
-    const size_t end = std::min(rows.size(), begin + group);
-    const std::vector<int64_t> part(rows.begin() + static_cast<std::ptrdiff_t>(begin),
-                                    rows.begin() + static_cast<std::ptrdiff_t>(end));
-    const at::Tensor part_cpu = at::tensor(part, at::TensorOptions().dtype(at::kLong));
-    const auto n = static_cast<int64_t>(part.size());
-    if (part.back() - part.front() == n - 1) {
-      at::Tensor view = images.narrow(0, part.front(), n);
-      kernel(view, part_cpu);
-    } else {
-      const at::Tensor index = part_cpu.to(images.device());
-      at::Tensor sub = images.index_select(0, index);
-      kernel(sub, part_cpu);
-      images.index_copy_(0, index, sub);
-    }
-  }
 }
 
 /// The calling conventions shared by the shape-preserving ops, from Derived::sample(batch,
@@ -278,7 +253,7 @@ class RandomResizedCrop {
   }
 
   /// Crops and resamples a list of [C, H_i, W_i] images (same C, dtype and device) into one
-  /// batch [B, C, S, S]; boxes are relative to each image. Each image is first cut to its box,
+  /// batch [B, C, S, S]; boxes are relative to each image, and only the box's pixels are read,
   /// so a large decoded image costs no more than its crop.
   at::Tensor apply(const std::vector<at::Tensor>& images, const Params& params) const {
     const int64_t batch = check_list(images);
@@ -288,9 +263,6 @@ class RandomResizedCrop {
                 ": params.boxes must have shape [", batch, ", 4], got ",
                 boxes.defined() ? boxes.sizes() : at::IntArrayRef{});
     const int64_t size = options_.size();
-    const at::Tensor& first = images.front();
-    const at::ScalarType dtype = functional::detail::compute_type(first.scalar_type());
-    at::Tensor out = at::empty({batch, first.size(0), size, size}, first.options().dtype(dtype));
     const double* b = boxes.data_ptr<double>();
     for (int64_t i = 0; i < batch; ++i) {
       const at::Tensor& image = images[static_cast<size_t>(i)];
@@ -299,12 +271,32 @@ class RandomResizedCrop {
                       left + w <= static_cast<double>(image.size(2)),
                   kName, ": box ", i, " (top ", top, ", left ", left, ", height ", h, ", width ", w,
                   ") must lie inside image ", i, " of shape ", image.sizes());
+    }
+    const at::Tensor& first = images.front();
+    const at::ScalarType dtype = functional::detail::compute_type(first.scalar_type());
+    at::Tensor out = at::empty({batch, first.size(0), size, size}, first.options().dtype(dtype));
+    const auto type = first.scalar_type();
+    if (functional::detail::use_cpu_kernels(first)) {
+      // One parallel loop over the images; each reads only its box.
+      std::vector<at::Tensor> list;
+      list.reserve(images.size());
+      for (const at::Tensor& image : images) {
+        list.push_back(type == at::kByte || type == at::kFloat || type == at::kDouble ? image.contiguous()
+                                                                                      : image.to(dtype).contiguous());
+      }
+      functional::detail::cpu::resized_crop(list, boxes, size, options_.interpolation(), options_.antialias(), out);
+      return out;
+    }
+    // Elsewhere: each image cut to its box first, so a large decoded image costs no more than its crop.
+    for (int64_t i = 0; i < batch; ++i) {
+      const at::Tensor& image = images[static_cast<size_t>(i)];
+      const double top = b[4 * i], left = b[4 * i + 1], h = b[4 * i + 2], w = b[4 * i + 3];
       const at::Tensor cut = image.narrow(1, static_cast<int64_t>(top), static_cast<int64_t>(h))
                                  .narrow(2, static_cast<int64_t>(left), static_cast<int64_t>(w))
                                  .unsqueeze(0);
       const at::Tensor local = at::tensor({0.0, 0.0, h, w}, at::TensorOptions().dtype(at::kDouble)).view({1, 4});
-      out.narrow(0, i, 1).copy_(functional::detail::resized_crop_slab(
-          cut, local, size, options_.interpolation(), options_.antialias(), dtype));
+      out.narrow(0, i, 1).copy_(functional::detail::aten::resized_crop(cut, local, size, options_.interpolation(),
+                                                                       options_.antialias(), dtype));
     }
     return out;
   }
@@ -406,8 +398,7 @@ class RandomHorizontalFlip : public detail::InPlaceTransform<RandomHorizontalFli
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
-    detail::update_rows_(images, detail::selected_rows(params.apply),
-                         [](at::Tensor& x, const at::Tensor&) { functional::detail::hflip_(x); });
+    functional::detail::hflip_rows_(images, detail::selected_rows(params.apply));
     return images;
   }
 
@@ -495,26 +486,71 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    namespace fd = functional::detail;
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
-    detail::check_param(params.brightness, batch, kName, "brightness");
-    detail::check_param(params.contrast, batch, kName, "contrast");
-    detail::check_param(params.saturation, batch, kName, "saturation");
-    detail::check_param(params.hue, batch, kName, "hue");
-    TORCH_CHECK(params.order.defined() && params.order.device().is_cpu() &&
-                    params.order.sizes() == at::IntArrayRef({batch, 4}),
-                kName, ": params.order must be a [B, 4] CPU tensor, got ",
+    const at::Tensor factors[4] = {detail::param_values(params.brightness, batch, kName, "brightness"),
+                                   detail::param_values(params.contrast, batch, kName, "contrast"),
+                                   detail::param_values(params.saturation, batch, kName, "saturation"),
+                                   detail::param_values(params.hue, batch, kName, "hue")};
+    TORCH_CHECK(params.order.defined() && params.order.device().is_cpu() && params.order.dim() == 2 &&
+                    params.order.size(0) == batch && params.order.size(1) == 4,
+                kName, ": params.order must be a [B, 4] = [", batch, ", 4] CPU tensor, got ",
                 params.order.defined() ? params.order.sizes() : at::IntArrayRef{});
+    const at::Tensor order = params.order.to(at::kLong).contiguous();
+    const int64_t* ord = order.data_ptr<int64_t>();
+    for (int64_t i = 0; i < 4 * batch; ++i) {
+      TORCH_CHECK(ord[i] >= 0 && ord[i] < 4, kName, ": params.order holds op codes 0..3, got ", ord[i], " in row ",
+                  i / 4);
+    }
     const bool enabled[4] = {options_.brightness() > 0, options_.contrast() > 0, options_.saturation() > 0,
                              options_.hue() > 0};
     if (enabled[kSaturation] || enabled[kHue]) {
-      functional::detail::check_rgb(images, kName);
+      fd::check_rgb(images, kName);
     }
-    const at::Tensor order = params.order.to(at::kLong).contiguous();
-    const int64_t* ord = order.data_ptr<int64_t>();
-    detail::update_rows_(images, detail::selected_rows(params.apply), [&](at::Tensor& x, const at::Tensor& rows) {
+    const std::vector<int64_t> rows = detail::selected_rows(params.apply);
+    if (rows.empty()) {
+      return images;
+    }
+    if (fd::use_cpu_kernels(images) && images.is_contiguous()) {
+      // Each image runs its four ops in its own order while its pixels are in cache.
+      const double* f[4] = {factors[0].data_ptr<double>(), factors[1].data_ptr<double>(),
+                            factors[2].data_ptr<double>(), factors[3].data_ptr<double>()};
+      const int64_t channels = images.size(1), plane = images.size(2) * images.size(3);
+      AT_DISPATCH_FLOATING_TYPES(images.scalar_type(), "byol_color_jitter", [&] {
+        scalar_t* base = images.data_ptr<scalar_t>();
+        const int64_t stride = images.stride(0);
+        fd::cpu::parallel_rows(rows, [&](int64_t b) {
+          scalar_t* image = base + b * stride;
+          for (int64_t position = 0; position < 4; ++position) {
+            const int64_t op = ord[4 * b + position];
+            if (!enabled[op]) {
+              continue;
+            }
+            const auto value = static_cast<scalar_t>(f[op][b]);
+            switch (op) {
+              case kBrightness:
+                fd::cpu::brightness(image, stride, value);
+                break;
+              case kContrast:
+                fd::cpu::contrast(image, channels, plane, value);
+                break;
+              case kSaturation:
+                fd::cpu::saturation(image, plane, value);
+                break;
+              default:
+                fd::cpu::hue(image, plane, value);
+                break;
+            }
+          }
+        });
+      });
+      return images;
+    }
+    // Elsewhere: position by position, each op over the images that have it at that position.
+    fd::update_rows_(images, rows, [&](at::Tensor& x, const at::Tensor& idx) {
       const int64_t n = x.size(0);
-      const int64_t* r = rows.data_ptr<int64_t>();
+      const int64_t* r = idx.data_ptr<int64_t>();
       for (int64_t position = 0; position < 4; ++position) {
         for (int64_t op = 0; op < 4; ++op) {
           if (!enabled[op]) {
@@ -530,13 +566,13 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
             continue;
           }
           if (static_cast<int64_t>(local.size()) == n) {
-            run(op, x, rows, params);
+            run(op, x, fd::column(factors[op], idx, x));
             continue;
           }
           const at::Tensor local_cpu = at::tensor(local, at::TensorOptions().dtype(at::kLong));
           const at::Tensor index = local_cpu.to(x.device());
           at::Tensor sub = x.index_select(0, index);
-          run(op, sub, rows.index_select(0, local_cpu), params);
+          run(op, sub, fd::column(factors[op], idx.index_select(0, local_cpu), sub));
           x.index_copy_(0, index, sub);
         }
       }
@@ -549,20 +585,20 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
   }
 
  private:
-  static void run(int64_t op, at::Tensor& x, const at::Tensor& rows, const Params& params) {
-    namespace fd = functional::detail;
+  static void run(int64_t op, at::Tensor& x, const at::Tensor& value) {
+    namespace aten = functional::detail::aten;
     switch (op) {
       case kBrightness:
-        fd::brightness_(x, detail::column(params.brightness, rows, x));
+        aten::brightness_(x, value);
         break;
       case kContrast:
-        fd::contrast_(x, detail::column(params.contrast, rows, x));
+        aten::contrast_(x, value);
         break;
       case kSaturation:
-        fd::saturation_(x, detail::column(params.saturation, rows, x));
+        aten::saturation_(x, value);
         break;
       default:
-        fd::hue_(x, detail::column(params.hue, rows, x));
+        aten::hue_(x, value);
         break;
     }
   }
@@ -611,8 +647,7 @@ class RandomGrayscale : public detail::InPlaceTransform<RandomGrayscale> {
   at::Tensor apply_(at::Tensor images, const Params& params) const {
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
     functional::detail::check_rgb(images, kName);
-    detail::update_rows_(images, detail::selected_rows(params.apply),
-                         [](at::Tensor& x, const at::Tensor&) { functional::detail::grayscale_(x); });
+    functional::detail::grayscale_rows_(images, detail::selected_rows(params.apply));
     return images;
   }
 
@@ -682,11 +717,10 @@ class RandomGaussianBlur : public detail::InPlaceTransform<RandomGaussianBlur> {
   at::Tensor apply_(at::Tensor images, const Params& params) const {
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
-    const at::Tensor sigma = functional::detail::checked_sigma(params.sigma, batch, kName);
-    const int64_t kernel_size = options_.kernel_size();
-    detail::update_rows_(images, detail::selected_rows(params.apply), [&](at::Tensor& x, const at::Tensor& rows) {
-      functional::detail::gaussian_blur_(x, sigma.index_select(0, rows), kernel_size);
-    });
+    const at::Tensor sigma = functional::detail::checked_sigma(
+        params.sigma.defined() ? params.sigma.to(at::kCPU) : params.sigma, batch, kName);
+    functional::detail::gaussian_blur_rows_(images, detail::selected_rows(params.apply), sigma,
+                                            options_.kernel_size());
     return images;
   }
 
@@ -740,10 +774,7 @@ class RandomSolarize : public detail::InPlaceTransform<RandomSolarize> {
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
-    const double threshold = options_.threshold();
-    detail::update_rows_(images, detail::selected_rows(params.apply), [threshold](at::Tensor& x, const at::Tensor&) {
-      functional::detail::solarize_(x, threshold);
-    });
+    functional::detail::solarize_rows_(images, detail::selected_rows(params.apply), options_.threshold());
     return images;
   }
 
