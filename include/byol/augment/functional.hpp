@@ -348,16 +348,33 @@ inline void brightness(T* x, int64_t n, T delta) {
   }
 }
 
+/// Sum of n values in float64, in eight independent lanes so that the loop vectorises.
+template <typename T>
+inline double sum(const T* p, int64_t n) {
+  constexpr int kLanes = 8;
+  double lane[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int k = 0; k < kLanes; ++k) {
+      lane[k] += static_cast<double>(p[i + k]);
+    }
+  }
+  double total = 0.0;
+  for (int k = 0; k < kLanes; ++k) {
+    total += lane[k];
+  }
+  for (; i < n; ++i) {
+    total += static_cast<double>(p[i]);
+  }
+  return total;
+}
+
 template <typename T>
 inline void contrast(T* x, int64_t channels, int64_t plane, T factor) {
   for (int64_t c = 0; c < channels; ++c) {
     T* p = x + c * plane;
-    double sum = 0.0;
-    for (int64_t i = 0; i < plane; ++i) {
-      sum += static_cast<double>(p[i]);
-    }
-    const T shift = static_cast<T>(sum / static_cast<double>(plane)) * (T(1) - factor);
-    for (int64_t i = 0; i < plane; ++i) {
+    const T shift = static_cast<T>(sum(p, plane) / static_cast<double>(plane)) * (T(1) - factor);
+      for (int64_t i = 0; i < plane; ++i) {
       p[i] = clip01(p[i] * factor + shift);
     }
   }
@@ -381,21 +398,24 @@ inline void saturation(T* x, int64_t plane, T factor) {
   }
 }
 
-/// a mod 6 in [0, 6), as at::remainder.
+/// The HSV -> RGB closed form for one channel, v - d clip(min(k, 4 - k), 0, 1) with k the
+/// channel's place on the wheel in sixths mod 6, written as v - d clip(2 - |k - c|, 0, 1) for
+/// the nearest c of 2, 8, 14: exact for k in [0, 16) and free of branches.
 template <typename T>
-inline T mod6(T a) {
-  return a - T(6) * std::floor(a / T(6));
+inline T hue_channel(T k, T v, T range) {
+  const T dist = std::min(std::abs(k - T(2)), std::min(std::abs(k - T(8)), std::abs(k - T(14))));
+  const T t = std::min(std::max(T(2) - dist, T(0)), T(1));
+  return std::min(std::max(v - range * t, T(0)), T(1));
 }
 
-template <typename T>
-inline T hue_channel(T h6, T offset, T v, T range) {
-  const T k = mod6(h6 + offset);
-  return clip01(v - range * clip01(std::min(k, T(4) - k)));
-}
-
+/// Without data-dependent branches: the shift is reduced to [0, 6) sixths once per image and the
+/// pixel's hue lies in [-1, 5) sixths, so k = n + h + shift (n = 5, 3, 1 for R, G, B) lies in
+/// [0, 16).
 template <typename T>
 inline void hue(T* x, int64_t plane, T delta) {
-  const T shift = delta * T(6);
+  const double turns = static_cast<double>(delta) - std::floor(static_cast<double>(delta));
+  T shift = static_cast<T>(6.0 * turns);
+  shift = shift >= T(6) ? T(0) : shift;  // a turn a hair below 1 rounds up to 6 in float
   const T tiny = static_cast<T>(kTinyRange);
   T* r = x;
   T* g = x + plane;
@@ -404,12 +424,19 @@ inline void hue(T* x, int64_t plane, T delta) {
     const T rv = r[i], gv = g[i], bv = b[i];
     const T v = std::max(rv, std::max(gv, bv));
     const T range = v - std::min(rv, std::min(gv, bv));
-    const T safe = std::max(range, tiny);
-    T h6 = v == rv ? (gv - bv) / safe : (v == gv ? (bv - rv) / safe + T(2) : (rv - gv) / safe + T(4));
-    h6 += shift;
-    r[i] = hue_channel(h6, T(5), v, range);
-    g[i] = hue_channel(h6, T(3), v, range);
-    b[i] = hue_channel(h6, T(1), v, range);
+    // h = (g - b) / d if v == r, (b - r) / d + 2 if v == g, else (r - g) / d + 4: the operands
+    // are selected, not the quotients, so that one division serves all three cases.
+    T p = rv, q = gv, offset = T(4);
+    p = v == gv ? bv : p;
+    q = v == gv ? rv : q;
+    offset = v == gv ? T(2) : offset;
+    p = v == rv ? gv : p;
+    q = v == rv ? bv : q;
+    offset = v == rv ? T(0) : offset;
+    const T h6 = (p - q) / std::max(range, tiny) + offset + shift;
+    r[i] = hue_channel(h6 + T(5), v, range);
+    g[i] = hue_channel(h6 + T(3), v, range);
+    b[i] = hue_channel(h6 + T(1), v, range);
   }
 }
 
@@ -429,7 +456,8 @@ inline void grayscale(T* x, int64_t plane) {
 template <typename T>
 inline void solarize(T* x, int64_t n, T threshold) {
   for (int64_t i = 0; i < n; ++i) {
-    x[i] = clip01(x[i] >= threshold ? T(1) - x[i] : x[i]);
+    const T flipped = T(1) - x[i];
+    x[i] = clip01(x[i] >= threshold ? flipped : x[i]);
   }
 }
 
