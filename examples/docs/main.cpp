@@ -8,6 +8,7 @@ int example_lars();
 int example_schedule();
 int example_heads();
 int example_learner();
+int example_augment();
 
 int main() {
   struct Entry {
@@ -15,7 +16,8 @@ int main() {
     int (*run)();
   };
   const Entry entries[] = {{"loss", example_loss},         {"ema", example_ema},     {"lars", example_lars},
-                           {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner}};
+                           {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner},
+                           {"augment", example_augment}};
   int failures = 0;
   for (const auto& e : entries) {
     try {
