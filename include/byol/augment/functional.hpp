@@ -102,6 +102,18 @@ inline at::Tensor per_image(const at::Tensor& param, int64_t batch, const char* 
   return param.to(at::kCPU, at::kDouble).contiguous();
 }
 
+/// A small CPU tensor (per-image parameters, indices) on `device`: through pinned memory and an
+/// asynchronous copy on CUDA, so that the host does not wait for the GPU's queue to drain.
+inline at::Tensor to_device(const at::Tensor& cpu, const at::Device& device, at::ScalarType dtype) {
+  if (device.is_cpu()) {
+    return cpu.to(dtype);
+  }
+  if (device.is_cuda()) {
+    return cpu.to(dtype).pin_memory().to(device, dtype, /*non_blocking=*/true);
+  }
+  return cpu.to(device, dtype);
+}
+
 /// A fresh contiguous copy in the compute dtype, for an out-of-place function to work on.
 inline at::Tensor working_copy(const at::Tensor& images) {
   return images.to(images.options().dtype(compute_type(images.scalar_type())), /*non_blocking=*/false,
@@ -189,8 +201,7 @@ inline void hue_(at::Tensor& x, const at::Tensor& delta) {
   at::Tensor h6 = at::where(high == r, (g - b) / safe,
                             at::where(high == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0));
   h6.add_(delta * 6.0);
-  const at::Tensor offsets =
-      at::tensor({5.0, 3.0, 1.0}, x.options().device(at::kCPU)).to(x.device()).view({1, 3, 1, 1});
+  const at::Tensor offsets = (5.0 - 2.0 * at::arange(3, x.options())).view({1, 3, 1, 1});  // R 5, G 3, B 1
   const at::Tensor k = at::remainder(h6 + offsets, 6.0);
   const at::Tensor t = at::minimum(k, 4.0 - k).clamp_(0.0, 1.0).mul_(range);
   at::sub_out(x, high, t);
@@ -312,7 +323,7 @@ inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes
   const at::Tensor stretch = (boxes_cpu.narrow(1, 2, 2) / static_cast<double>(size)).clamp_min(1.0);
   const double max_rows = antialias ? stretch.select(1, 0).max().item<double>() : 1.0;
   const double max_cols = antialias ? stretch.select(1, 1).max().item<double>() : 1.0;
-  const at::Tensor b = boxes_cpu.to(images.device());
+  const at::Tensor b = to_device(boxes_cpu, images.device(), at::kDouble);
   const at::Tensor rows = crop_matrices(b.select(1, 0), b.select(1, 2), size, images.size(2), interpolation,
                                         antialias, max_rows, dtype);
   const at::Tensor cols = crop_matrices(b.select(1, 1), b.select(1, 3), size, images.size(3), interpolation,
@@ -698,7 +709,7 @@ inline void update_rows_(const at::Tensor& images, const std::vector<int64_t>& r
       at::Tensor view = images.narrow(0, part.front(), n);
       kernel(view, part_cpu);
     } else {
-      const at::Tensor index = part_cpu.to(images.device());
+      const at::Tensor index = to_device(part_cpu, images.device(), at::kLong);
       at::Tensor sub = images.index_select(0, index);
       kernel(sub, part_cpu);
       images.index_copy_(0, index, sub);
@@ -708,7 +719,7 @@ inline void update_rows_(const at::Tensor& images, const std::vector<int64_t>& r
 
 /// A per-image parameter (float64 CPU [B]) for the images at `rows`, as [n, 1, 1, 1] like x.
 inline at::Tensor column(const at::Tensor& param, const at::Tensor& rows, const at::Tensor& x) {
-  return param.index_select(0, rows).to(x.device(), x.scalar_type()).view({-1, 1, 1, 1});
+  return to_device(param.index_select(0, rows), x.device(), x.scalar_type()).view({-1, 1, 1, 1});
 }
 
 /// Runs image_fn(pointer, b) on each image b in rows with the fused CPU kernels, or
@@ -828,7 +839,7 @@ inline void gaussian_blur_rows_(at::Tensor& x, const std::vector<int64_t>& rows,
     });
   } else {
     update_rows_(x, rows, [&](at::Tensor& sub, const at::Tensor& idx) {
-      aten::gaussian_blur_(sub, sigma.index_select(0, idx).to(sub.device()), kernel_size);
+      aten::gaussian_blur_(sub, to_device(sigma.index_select(0, idx), sub.device(), at::kDouble), kernel_size);
     });
   }
 }
@@ -1088,8 +1099,9 @@ inline at::Tensor normalize(const at::Tensor& images, c10::ArrayRef<double> mean
                 "] = ", stddev[c]);
   }
   const auto options = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor m = at::tensor(mean, options).to(images.device(), images.scalar_type()).view({1, -1, 1, 1});
-  const at::Tensor s = at::tensor(stddev, options).to(images.device(), images.scalar_type()).view({1, -1, 1, 1});
+  const at::Tensor m = detail::to_device(at::tensor(mean, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
+  const at::Tensor s =
+      detail::to_device(at::tensor(stddev, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
   return (images - m) / s;
 }
 

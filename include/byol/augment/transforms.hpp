@@ -570,7 +570,7 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
             continue;
           }
           const at::Tensor local_cpu = at::tensor(local, at::TensorOptions().dtype(at::kLong));
-          const at::Tensor index = local_cpu.to(x.device());
+          const at::Tensor index = fd::to_device(local_cpu, x.device(), at::kLong);
           at::Tensor sub = x.index_select(0, index);
           run(op, sub, fd::column(factors[op], idx.index_select(0, local_cpu), sub));
           x.index_copy_(0, index, sub);
@@ -837,10 +837,11 @@ class Normalize : public detail::InPlaceTransform<Normalize> {
     TORCH_CHECK(channels == options_.mean().size(), kName, ": mean and stddev have ", options_.mean().size(),
                 " values but images has shape ", images.sizes());
     const auto options = at::TensorOptions().dtype(at::kDouble);
+    namespace fd = functional::detail;
     const at::Tensor m =
-        at::tensor(options_.mean(), options).to(images.device(), images.scalar_type()).view({1, -1, 1, 1});
+        fd::to_device(at::tensor(options_.mean(), options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
     const at::Tensor s =
-        at::tensor(options_.stddev(), options).to(images.device(), images.scalar_type()).view({1, -1, 1, 1});
+        fd::to_device(at::tensor(options_.stddev(), options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
     images.sub_(m).div_(s);
     return images;
   }
