@@ -662,6 +662,11 @@ TEST_CASE("views are reproducible under manual_seed and with an explicit generat
   REQUIRE(a1.scalar_type() == torch::kFloat);
   REQUIRE(a1.min().item<double>() >= 0.0);
   REQUIRE(a1.max().item<double>() <= 1.0);
+  // Data preparation: outputs never require grad, even from inputs that do.
+  const auto leaf = torch::rand({2, 3, 8, 8}, torch::requires_grad());
+  REQUIRE_FALSE(t1(leaf).requires_grad());
+  REQUIRE_FALSE(F::adjust_hue(leaf, torch::zeros({2})).requires_grad());
+  REQUIRE_FALSE(F::hflip(leaf).requires_grad());
   // The input is never modified; float input is copied, not written into.
   const auto f = x.to(torch::kFloat) / 255;
   const auto before = f.clone();

@@ -4,7 +4,7 @@
 ///
 /// Images are batches [B, C, H, W], floating point with values in [0, 1]; every per-image
 /// parameter is a 1-D tensor of length B. Each function returns a new tensor of the input's
-/// dtype, clipped to [0, 1], and runs batched: on the CPU as one fused kernel parallel over the
+/// dtype (not differentiable), clipped to [0, 1], and runs batched: on the CPU as one fused kernel parallel over the
 /// images (each image's pixels stay in cache through the whole operation), on other devices
 /// (CUDA) as a few ATen operations over the whole batch:
 ///
@@ -657,6 +657,7 @@ inline void resized_crop(const std::vector<at::Tensor>& images, const at::Tensor
     const int64_t out_stride = out.stride(0);
     const auto run = [&](auto tag) {
       using in_t = decltype(tag);
+      (void)tag;
       at::parallel_for(0, static_cast<int64_t>(images.size()), 1, [&](int64_t begin, int64_t end) {
         std::vector<out_t> tmp;
         for (int64_t i = begin; i < end; ++i) {
@@ -922,6 +923,7 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
 ///     auto y = byol::augment::functional::hflip(x);
 ///     // y[..., 0] == x[..., 31]
 inline at::Tensor hflip(const at::Tensor& images) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_images(images, "hflip");
   return images.flip({3});
 }
@@ -935,6 +937,7 @@ inline at::Tensor hflip(const at::Tensor& images) {
 ///     auto delta = torch::rand({8}) * 0.8 - 0.4;
 ///     auto y = byol::augment::functional::adjust_brightness(x, delta);
 inline at::Tensor adjust_brightness(const at::Tensor& images, const at::Tensor& delta) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_brightness");
   const at::Tensor d = detail::per_image(delta, images.size(0), "adjust_brightness", "delta");
   at::Tensor out = detail::working_copy(images);
@@ -952,6 +955,7 @@ inline at::Tensor adjust_brightness(const at::Tensor& images, const at::Tensor& 
 ///     auto f = torch::rand({8}) * 0.8 + 0.6;
 ///     auto y = byol::augment::functional::adjust_contrast(x, f);
 inline at::Tensor adjust_contrast(const at::Tensor& images, const at::Tensor& factor) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_contrast");
   const at::Tensor f = detail::per_image(factor, images.size(0), "adjust_contrast", "factor");
   at::Tensor out = detail::working_copy(images);
@@ -970,6 +974,7 @@ inline at::Tensor adjust_contrast(const at::Tensor& images, const at::Tensor& fa
 ///     auto f = torch::rand({8}) * 0.4 + 0.8;
 ///     auto y = byol::augment::functional::adjust_saturation(x, f);
 inline at::Tensor adjust_saturation(const at::Tensor& images, const at::Tensor& factor) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_saturation");
   detail::check_rgb(images, "adjust_saturation");
   const at::Tensor f = detail::per_image(factor, images.size(0), "adjust_saturation", "factor");
@@ -988,6 +993,7 @@ inline at::Tensor adjust_saturation(const at::Tensor& images, const at::Tensor& 
 ///     auto delta = torch::rand({8}) * 0.2 - 0.1;
 ///     auto y = byol::augment::functional::adjust_hue(x, delta);
 inline at::Tensor adjust_hue(const at::Tensor& images, const at::Tensor& delta) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_hue");
   detail::check_rgb(images, "adjust_hue");
   const at::Tensor d = detail::per_image(delta, images.size(0), "adjust_hue", "delta");
@@ -1004,6 +1010,7 @@ inline at::Tensor adjust_hue(const at::Tensor& images, const at::Tensor& delta) 
 ///     auto g = byol::augment::functional::rgb_to_grayscale(x);
 ///     // g[:, 0] == g[:, 1] == g[:, 2]
 inline at::Tensor rgb_to_grayscale(const at::Tensor& images) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "rgb_to_grayscale");
   detail::check_rgb(images, "rgb_to_grayscale");
   at::Tensor out = detail::working_copy(images);
@@ -1028,6 +1035,7 @@ inline at::Tensor rgb_to_grayscale(const at::Tensor& images) {
 ///     auto sigma = torch::rand({8}) * 1.9 + 0.1;
 ///     auto y = byol::augment::functional::gaussian_blur(x, sigma, 23);
 inline at::Tensor gaussian_blur(const at::Tensor& images, const at::Tensor& sigma, int64_t kernel_size) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "gaussian_blur");
   detail::check_kernel_size(kernel_size, "gaussian_blur");
   const at::Tensor sigma_cpu = detail::checked_sigma(sigma, images.size(0), "gaussian_blur");
@@ -1045,6 +1053,7 @@ inline at::Tensor gaussian_blur(const at::Tensor& images, const at::Tensor& sigm
 ///     auto y = byol::augment::functional::solarize(x, 0.5);
 ///     // y <= 0.5 everywhere
 inline at::Tensor solarize(const at::Tensor& images, double threshold) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "solarize");
   TORCH_CHECK(std::isfinite(threshold), "solarize: threshold must be finite, got ", threshold);
   at::Tensor out = detail::working_copy(images);
@@ -1072,6 +1081,7 @@ inline at::Tensor solarize(const at::Tensor& images, double threshold) {
 ///     auto y = byol::augment::functional::resized_crop(x, boxes, 32);   // [8, 3, 32, 32]
 inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes, int64_t size,
                                Interpolation interpolation = Interpolation::bicubic, bool antialias = true) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_images(images, "resized_crop");
   TORCH_CHECK(at::isFloatingType(images.scalar_type()) || images.scalar_type() == at::kByte,
               "resized_crop: images must be floating point in [0, 1] or uint8 in [0, 255], got ", images.scalar_type());
@@ -1089,6 +1099,7 @@ inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes
 ///     auto x = torch::rand({8, 3, 32, 32});
 ///     auto y = byol::augment::functional::normalize(x, {0.485, 0.456, 0.406}, {0.229, 0.224, 0.225});
 inline at::Tensor normalize(const at::Tensor& images, c10::ArrayRef<double> mean, c10::ArrayRef<double> stddev) {
+  at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "normalize");
   const int64_t channels = images.size(1);
   TORCH_CHECK(static_cast<int64_t>(mean.size()) == channels && static_cast<int64_t>(stddev.size()) == channels,

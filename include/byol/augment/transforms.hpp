@@ -137,12 +137,14 @@ class InPlaceTransform {
   }
   /// The same with an explicit CPU generator.
   at::Tensor operator()(const at::Tensor& images, at::Generator generator) const {
+    at::NoGradGuard no_grad;
     at::Tensor x = float_images(images, /*owned=*/false, Derived::kName);
     return self().apply_(x, self().sample(x.size(0), std::move(generator)));
   }
   /// Draws and applies, overwriting `images` when it is float32/float64 (what Compose calls on
   /// the tensors it owns); returns the result.
   at::Tensor forward_(at::Tensor images, at::Generator generator) const {
+    at::NoGradGuard no_grad;
     at::Tensor x = float_images(images, /*owned=*/true, Derived::kName);
     return self().apply_(x, self().sample(x.size(0), std::move(generator)));
   }
@@ -256,6 +258,7 @@ class RandomResizedCrop {
   /// batch [B, C, S, S]; boxes are relative to each image, and only the box's pixels are read,
   /// so a large decoded image costs no more than its crop.
   at::Tensor apply(const std::vector<at::Tensor>& images, const Params& params) const {
+    at::NoGradGuard no_grad;
     const int64_t batch = check_list(images);
     const at::Tensor boxes =
         params.boxes.defined() ? params.boxes.to(at::kCPU, at::kDouble).round().contiguous() : params.boxes;
@@ -397,6 +400,7 @@ class RandomHorizontalFlip : public detail::InPlaceTransform<RandomHorizontalFli
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
     functional::detail::hflip_rows_(images, detail::selected_rows(params.apply));
     return images;
@@ -486,6 +490,7 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
     namespace fd = functional::detail;
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
@@ -645,6 +650,7 @@ class RandomGrayscale : public detail::InPlaceTransform<RandomGrayscale> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
     functional::detail::check_rgb(images, kName);
     functional::detail::grayscale_rows_(images, detail::selected_rows(params.apply));
@@ -715,6 +721,7 @@ class RandomGaussianBlur : public detail::InPlaceTransform<RandomGaussianBlur> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
     const at::Tensor sigma = functional::detail::checked_sigma(
@@ -773,6 +780,7 @@ class RandomSolarize : public detail::InPlaceTransform<RandomSolarize> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
     detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
     functional::detail::solarize_rows_(images, detail::selected_rows(params.apply), options_.threshold());
     return images;
@@ -831,6 +839,7 @@ class Normalize : public detail::InPlaceTransform<Normalize> {
 
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& /*params*/) const {
+    at::NoGradGuard no_grad;
     functional::detail::check_images(images, kName);
     detail::check_apply_images(images, images.size(0), kName);
     const auto channels = static_cast<size_t>(images.size(1));
