@@ -765,6 +765,40 @@ TEST_CASE("the fused CPU kernels and the ATen path give the same views from the 
   }
 }
 
+TEST_CASE("the ATen path gives the fused kernels' results slab by slab on large images", "[augment]") {
+  // 1 MiB per image: the ATen path on the CPU works in slabs of a few images, gathering the
+  // chosen ones when they are not contiguous.
+  const auto x = torch::rand({8, 3, 300, 300});
+  const auto boxes = torch::tensor({0.0, 0.0, 300.0, 300.0, 10.0, 20.0, 100.0, 250.0, 5.0, 7.0, 33.0, 21.0, 0.0, 0.0,
+                                    300.0, 1.0, 150.0, 150.0, 150.0, 150.0, 1.0, 2.0, 3.0, 4.0, 50.0, 60.0, 240.0,
+                                    200.0, 0.0, 100.0, 300.0, 120.0})
+                         .view({8, 4});
+  const auto both = [&](const std::function<torch::Tensor()>& run) {
+    const auto fused = run();
+    F::detail::ForceGenericPath generic;
+    return std::make_pair(fused, run());
+  };
+  const auto crop = both([&] { return F::resized_crop(x, boxes, 40); });
+  REQUIRE(torch::allclose(crop.first, crop.second, 0, 1e-5));
+  const auto ops = std::vector<std::function<torch::Tensor(const torch::Tensor&, at::Generator&)>>{
+      [](const torch::Tensor& t, at::Generator& g) { return A::ColorJitter(A::ColorJitterOptions().p(0.7))(t, g); },
+      [](const torch::Tensor& t, at::Generator& g) {
+        return A::RandomGaussianBlur(A::RandomGaussianBlurOptions(5).p(0.6))(t, g);
+      },
+      [](const torch::Tensor& t, at::Generator& g) { return A::RandomGrayscale(A::RandomGrayscaleOptions().p(0.5))(t, g); },
+      [](const torch::Tensor& t, at::Generator& g) { return A::RandomHorizontalFlip()(t, g); },
+      [](const torch::Tensor& t, at::Generator& g) { return A::RandomSolarize(A::RandomSolarizeOptions().p(0.5))(t, g); }};
+  for (size_t k = 0; k < ops.size(); ++k) {
+    INFO("op " << k);
+    const auto result = both([&] {
+      auto g = at::detail::createCPUGenerator(12);
+      return ops[k](x, g);
+    });
+    REQUIRE_FALSE(torch::equal(result.first, x));
+    REQUIRE(torch::allclose(result.first, result.second, 0, 1e-5));
+  }
+}
+
 TEST_CASE("on CUDA the views equal the CPU views drawn from the same generator state", "[augment]") {
   if (!torch::cuda::is_available()) {
     return;  // nothing to compare against here; the CPU paths are tested above

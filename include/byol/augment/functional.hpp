@@ -316,16 +316,16 @@ inline at::Tensor crop_matrices(const at::Tensor& start, const at::Tensor& len, 
 /// Resized crop of a [n, C, H, W] slab (any real dtype; uint8 is divided by 255) with CPU boxes.
 inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes_cpu, int64_t size,
                                Interpolation interpolation, bool antialias, at::ScalarType dtype) {
-  at::Tensor x = images.to(dtype);
-  if (images.scalar_type() == at::kByte) {
-    x.div_(255.0);
-  }
+  const at::Tensor x = images.to(dtype);
   const at::Tensor stretch = (boxes_cpu.narrow(1, 2, 2) / static_cast<double>(size)).clamp_min(1.0);
   const double max_rows = antialias ? stretch.select(1, 0).max().item<double>() : 1.0;
   const double max_cols = antialias ? stretch.select(1, 1).max().item<double>() : 1.0;
   const at::Tensor b = to_device(boxes_cpu, images.device(), at::kDouble);
-  const at::Tensor rows = crop_matrices(b.select(1, 0), b.select(1, 2), size, images.size(2), interpolation,
-                                        antialias, max_rows, dtype);
+  at::Tensor rows = crop_matrices(b.select(1, 0), b.select(1, 2), size, images.size(2), interpolation, antialias,
+                                  max_rows, dtype);
+  if (images.scalar_type() == at::kByte) {
+    rows.mul_(1.0 / 255.0);  // uint8 in [0, 255]: the scale rides on the small matrices
+  }
   const at::Tensor cols = crop_matrices(b.select(1, 1), b.select(1, 3), size, images.size(3), interpolation,
                                         antialias, max_cols, dtype);
   return separable_map(x, rows, cols).clamp_(0.0, 1.0);
@@ -890,8 +890,9 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
                                      Interpolation interpolation, bool antialias) {
   const int64_t batch = images.size(0);
   const at::ScalarType dtype = compute_type(images.scalar_type());
-  at::Tensor out = at::empty({batch, images.size(1), size, size}, images.options().dtype(dtype));
+  const auto out_options = images.options().dtype(dtype);
   if (use_cpu_kernels(images)) {
+    at::Tensor out = at::empty({batch, images.size(1), size, size}, out_options);
     const auto type = images.scalar_type();
     const at::Tensor x = (type == at::kByte || type == at::kFloat || type == at::kDouble ? images : images.to(dtype))
                              .contiguous();
@@ -904,6 +905,10 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
     return out;
   }
   const int64_t rows = rows_per_chunk(images, images.size(1) * size * size);
+  if (rows >= batch) {
+    return aten::resized_crop(images, boxes, size, interpolation, antialias, dtype);
+  }
+  at::Tensor out = at::empty({batch, images.size(1), size, size}, out_options);
   for (int64_t begin = 0; begin < batch; begin += rows) {
     const int64_t n = std::min(rows, batch - begin);
     out.narrow(0, begin, n)
