@@ -14,8 +14,8 @@
 #include <vector>
 
 // Runs the test case twice: with the fused CPU kernels, and with the ATen path that CUDA takes.
-#define BOTH_PATHS()                                                       \
-  const bool generic_path = GENERATE(false, true);                         \
+#define BOTH_PATHS()                                                        \
+  const bool generic_path = GENERATE(false, true);                          \
   INFO((generic_path ? "on the ATen path" : "with the fused CPU kernels")); \
   byol::augment::functional::detail::ForceGenericPath path_guard(generic_path)
 
@@ -60,12 +60,18 @@ std::array<double, 3> hsv_to_rgb(double h, double s, double v) {
   const double p = v * (1.0 - s), q = v * (1.0 - s * f), t = v * (1.0 - s * (1.0 - f));
   i = ((i % 6) + 6) % 6;
   switch (i) {
-    case 0: return {v, t, p};
-    case 1: return {q, v, p};
-    case 2: return {p, v, t};
-    case 3: return {p, q, v};
-    case 4: return {t, p, v};
-    default: return {v, p, q};
+    case 0:
+      return {v, t, p};
+    case 1:
+      return {q, v, p};
+    case 2:
+      return {p, v, t};
+    case 3:
+      return {p, q, v};
+    case 4:
+      return {t, p, v};
+    default:
+      return {v, p, q};
   }
 }
 
@@ -77,8 +83,12 @@ double clip01(double x) {
 struct Pixels {
   int64_t b, c, h, w;
   std::vector<double> v;
-  double& at(int64_t i, int64_t ch, int64_t y, int64_t x) { return v[((i * c + ch) * h + y) * w + x]; }
-  double at(int64_t i, int64_t ch, int64_t y, int64_t x) const { return v[((i * c + ch) * h + y) * w + x]; }
+  double& at(int64_t i, int64_t ch, int64_t y, int64_t x) {
+    return v[((i * c + ch) * h + y) * w + x];
+  }
+  double at(int64_t i, int64_t ch, int64_t y, int64_t x) const {
+    return v[((i * c + ch) * h + y) * w + x];
+  }
 };
 Pixels pixels(const torch::Tensor& t) {
   return {t.size(0), t.size(1), t.size(2), t.size(3), values(t)};
@@ -289,13 +299,14 @@ TEST_CASE("adjust_saturation: factor 1 is the identity, 0 gives equal channels, 
   REQUIRE(torch::allclose(gray.select(1, 1), gray.select(1, 2), 0, 1e-12));
   REQUIRE(torch::allclose(gray.select(1, 0), std::get<0>(x.max(1)), 0, 1e-12));  // HSV: s = 0 leaves v
   const std::vector<double> f{0.0, 0.5, 0.8, 1.2, 2.0, 50.0};
-  REQUIRE_CLOSE(values(F::adjust_saturation(x, torch::tensor(f, torch::kDouble))), ref_saturation(pixels(x), f), 0, 1e-10);
+  REQUIRE_CLOSE(values(F::adjust_saturation(x, torch::tensor(f, torch::kDouble))), ref_saturation(pixels(x), f), 0,
+                1e-10);
   // gray and black pixels stay as they are
   const auto flat = torch::tensor({0.0, 0.0, 0.0, 0.5, 0.5, 0.5}, torch::kDouble).view({2, 3, 1, 1});
   REQUIRE(torch::equal(F::adjust_saturation(flat, torch::tensor({3.0, 0.5})), flat));
   // float32
-  REQUIRE_CLOSE(values(F::adjust_saturation(x.to(torch::kFloat), torch::tensor(f, torch::kDouble))), ref_saturation(pixels(x), f), 0,
-                1e-5);
+  REQUIRE_CLOSE(values(F::adjust_saturation(x.to(torch::kFloat), torch::tensor(f, torch::kDouble))),
+                ref_saturation(pixels(x), f), 0, 1e-5);
 }
 
 TEST_CASE("adjust_hue: a whole turn is the identity, 1/3 maps red to green, HSV round trip otherwise", "[augment]") {
@@ -304,13 +315,15 @@ TEST_CASE("adjust_hue: a whole turn is the identity, 1/3 maps red to green, HSV 
   REQUIRE_CLOSE(values(F::adjust_hue(x, torch::tensor({1.0, -1.0, 2.0, 0.0}))), values(x), 0, 1e-12);
   // red, green, blue, yellow pixels
   const auto primaries = torch::tensor({1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0}, torch::kDouble)
-                             .view({4, 3}).view({4, 3, 1, 1});
+                             .view({4, 3})
+                             .view({4, 3, 1, 1});
   const auto turned = F::adjust_hue(primaries, torch::full({4}, 1.0 / 3.0, torch::kDouble));
   const std::vector<double> expected{0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1};  // green, blue, red, cyan
   REQUIRE_CLOSE(values(turned), expected, 0, 1e-12);
   const std::vector<double> d{-0.1, 0.05, 0.37, -0.73};
   REQUIRE_CLOSE(values(F::adjust_hue(x, torch::tensor(d, torch::kDouble))), ref_hue(pixels(x), d), 0, 1e-10);
-  REQUIRE_CLOSE(values(F::adjust_hue(x.to(torch::kFloat), torch::tensor(d, torch::kDouble))), ref_hue(pixels(x), d), 0, 2e-5);
+  REQUIRE_CLOSE(values(F::adjust_hue(x.to(torch::kFloat), torch::tensor(d, torch::kDouble))), ref_hue(pixels(x), d), 0,
+                2e-5);
 }
 
 TEST_CASE("rgb_to_grayscale uses the weights 0.2989, 0.5870, 0.1140 in all three channels", "[augment]") {
@@ -356,16 +369,19 @@ TEST_CASE("gaussian_blur: constants stay, an impulse spreads as the separable Ga
     std::vector<double> expected(15 * 15, 0.0);
     for (int64_t y = 0; y < 7; ++y)
       for (int64_t x = 0; x < 7; ++x)
-        expected[static_cast<size_t>((y + 4) * 15 + x + 4)] = g[static_cast<size_t>(y)] * g[static_cast<size_t>(x)] / (sum * sum);
+        expected[static_cast<size_t>((y + 4) * 15 + x + 4)] =
+            g[static_cast<size_t>(y)] * g[static_cast<size_t>(x)] / (sum * sum);
     REQUIRE_CLOSE(values(response[i]), expected, 0, 1e-12);
   }
   // Random images against a direct 2-D convolution with reflection, incl. a kernel wider than the image.
   const auto x = torch::rand({3, 3, 6, 9}, torch::kDouble);
   const std::vector<double> sig{0.3, 1.1, 2.0};
-  REQUIRE_CLOSE(values(F::gaussian_blur(x, torch::tensor(sig, torch::kDouble), 5)), ref_blur(pixels(x), sig, 5), 0, 1e-12);
-  REQUIRE_CLOSE(values(F::gaussian_blur(x, torch::tensor(sig, torch::kDouble), 15)), ref_blur(pixels(x), sig, 15), 0, 1e-12);
-  REQUIRE_CLOSE(values(F::gaussian_blur(x.to(torch::kFloat), torch::tensor(sig, torch::kDouble), 5)), ref_blur(pixels(x), sig, 5), 0,
-                1e-5);
+  REQUIRE_CLOSE(values(F::gaussian_blur(x, torch::tensor(sig, torch::kDouble), 5)), ref_blur(pixels(x), sig, 5), 0,
+                1e-12);
+  REQUIRE_CLOSE(values(F::gaussian_blur(x, torch::tensor(sig, torch::kDouble), 15)), ref_blur(pixels(x), sig, 15), 0,
+                1e-12);
+  REQUIRE_CLOSE(values(F::gaussian_blur(x.to(torch::kFloat), torch::tensor(sig, torch::kDouble), 5)),
+                ref_blur(pixels(x), sig, 5), 0, 1e-5);
 }
 
 TEST_CASE("solarize inverts the values at or above the threshold", "[augment]") {
@@ -391,11 +407,14 @@ TEST_CASE("resized_crop: a box of the output size is a slice; constants and ramp
   // A constant stays constant whatever the box and scale.
   const auto flat = torch::full({2, 3, 30, 40}, 0.6, torch::kDouble);
   const auto some = torch::tensor({{3.0, 1.0, 27.0, 13.0}, {0.0, 0.0, 30.0, 40.0}});
-  REQUIRE_CLOSE(values(F::resized_crop(flat, some, 11)), values(torch::full({2, 3, 11, 11}, 0.6, torch::kDouble)), 0, 1e-12);
-  REQUIRE_CLOSE(values(F::resized_crop(flat, some, 64)), values(torch::full({2, 3, 64, 64}, 0.6, torch::kDouble)), 0, 1e-12);
+  REQUIRE_CLOSE(values(F::resized_crop(flat, some, 11)), values(torch::full({2, 3, 11, 11}, 0.6, torch::kDouble)), 0,
+                1e-12);
+  REQUIRE_CLOSE(values(F::resized_crop(flat, some, 64)), values(torch::full({2, 3, 64, 64}, 0.6, torch::kDouble)), 0,
+                1e-12);
   // A horizontal ramp x(p) = p / 100 maps output column j to the source coordinate
   // left + (j + 0.5) s - 0.5 wherever the (symmetric) filter lies inside the box.
-  const auto ramp = (torch::arange(100, torch::kDouble) / 100.0).view({1, 1, 1, 100}).expand({1, 1, 4, 100}).contiguous();
+  const auto ramp =
+      (torch::arange(100, torch::kDouble) / 100.0).view({1, 1, 1, 100}).expand({1, 1, 4, 100}).contiguous();
   // (Exact where the filter's taps sit symmetrically: enlarging, or shrinking by a whole factor.)
   for (const auto interpolation : {A::Interpolation::bicubic, A::Interpolation::bilinear}) {
     for (const double width : {20.0, 80.0}) {  // enlarging 2x and shrinking 2x
@@ -419,7 +438,8 @@ TEST_CASE("resized_crop: bilinear 2x shrink is the (1, 3, 3, 1) / 8 antialiasing
     for (int64_t j = 1; j < 7; ++j) {
       double acc = 0;
       for (int64_t a = 0; a < 4; ++a)
-        for (int64_t b = 0; b < 4; ++b) acc += w[a] * w[b] * v[static_cast<size_t>((2 * i - 1 + a) * 16 + 2 * j - 1 + b)];
+        for (int64_t b = 0; b < 4; ++b)
+          acc += w[a] * w[b] * v[static_cast<size_t>((2 * i - 1 + a) * 16 + 2 * j - 1 + b)];
       REQUIRE(y[0][0][i][j].item<double>() == Approx(acc).margin(1e-12));
     }
   // Without antialiasing it samples halfway between two pixels instead.
@@ -432,7 +452,9 @@ TEST_CASE("resized_crop matches a direct float64 resampling sum, per image boxes
   BOTH_PATHS();
   const auto x = torch::rand({4, 3, 23, 31}, torch::kDouble);
   const std::vector<std::array<double, 4>> boxes{{0, 0, 23, 31}, {2, 5, 7, 9}, {10, 3, 13, 28}, {4, 20, 3, 2}};
-  const auto box_tensor = torch::tensor({0.0, 0.0, 23.0, 31.0, 2.0, 5.0, 7.0, 9.0, 10.0, 3.0, 13.0, 28.0, 4.0, 20.0, 3.0, 2.0}).view({4, 4});
+  const auto box_tensor =
+      torch::tensor({0.0, 0.0, 23.0, 31.0, 2.0, 5.0, 7.0, 9.0, 10.0, 3.0, 13.0, 28.0, 4.0, 20.0, 3.0, 2.0})
+          .view({4, 4});
   for (const bool cubic : {true, false}) {
     for (const bool antialias : {true, false}) {
       const auto interpolation = cubic ? A::Interpolation::bicubic : A::Interpolation::bilinear;
@@ -453,24 +475,48 @@ TEST_CASE("functional ops reject bad input with the argument and its shape or va
   using byol_test::require_error;
   const auto x = torch::rand({2, 3, 8, 8});
   require_error([] { F::hflip(torch::rand({3, 8, 8})); }, {"hflip", "[B, C, H, W]", "[3, 8, 8]"});
-  require_error([] { F::adjust_brightness(torch::rand({0, 3, 8, 8}), torch::rand({0})); }, {"empty batch", "[0, 3, 8, 8]"});
+  require_error(
+      [] {
+        F::adjust_brightness(torch::rand({0, 3, 8, 8}), torch::rand({0}));
+      },
+      {"empty batch", "[0, 3, 8, 8]"});
   require_error([&] { F::adjust_brightness(x, torch::rand({3})); }, {"adjust_brightness", "delta", "[2]", "[3]"});
   require_error([&] { F::adjust_contrast(x, torch::rand({2, 1})); }, {"adjust_contrast", "factor", "[2, 1]"});
-  require_error([] { F::adjust_hue(torch::rand({2, 4, 8, 8}), torch::rand({2})); }, {"adjust_hue", "3 channels", "[2, 4, 8, 8]"});
-  require_error([] { F::adjust_saturation(torch::rand({2, 1, 8, 8}), torch::rand({2})); },
-                {"adjust_saturation", "3 channels", "[2, 1, 8, 8]"});
+  require_error(
+      [] {
+        F::adjust_hue(torch::rand({2, 4, 8, 8}), torch::rand({2}));
+      },
+      {"adjust_hue", "3 channels", "[2, 4, 8, 8]"});
+  require_error(
+      [] {
+        F::adjust_saturation(torch::rand({2, 1, 8, 8}), torch::rand({2}));
+      },
+      {"adjust_saturation", "3 channels", "[2, 1, 8, 8]"});
   require_error([] { F::rgb_to_grayscale(torch::rand({2, 2, 8, 8})); }, {"rgb_to_grayscale", "3 channels"});
-  require_error([] { F::adjust_brightness(torch::zeros({2, 3, 8, 8}, torch::kByte), torch::rand({2})); },
-                {"adjust_brightness", "floating point", "Byte"});
-  require_error([&] { F::gaussian_blur(x, torch::tensor({1.0, -0.5}), 5); }, {"gaussian_blur", "sigma must be > 0", "sigma[1] = -0.5"});
+  require_error(
+      [] {
+        F::adjust_brightness(torch::zeros({2, 3, 8, 8}, torch::kByte), torch::rand({2}));
+      },
+      {"adjust_brightness", "floating point", "Byte"});
+  require_error(
+      [&] {
+        F::gaussian_blur(x, torch::tensor({1.0, -0.5}), 5);
+      },
+      {"gaussian_blur", "sigma must be > 0", "sigma[1] = -0.5"});
   require_error([&] { F::gaussian_blur(x, torch::tensor({1.0, 0.0}), 5); }, {"sigma[1] = 0"});
   require_error([&] { F::gaussian_blur(x, torch::ones({2}), 4); }, {"gaussian_blur", "kernel_size must be odd", "4"});
   require_error([&] { F::gaussian_blur(x, torch::ones({2}), 0); }, {"kernel_size", "got 0"});
   require_error([&] { F::solarize(x, std::nan("")); }, {"solarize", "threshold"});
-  require_error([&] { F::resized_crop(x, torch::tensor({{0.0, 0.0, 9.0, 4.0}, {0.0, 0.0, 4.0, 4.0}}), 4); },
-                {"resized_crop", "box 0", "height 9", "8x8"});
-  require_error([&] { F::resized_crop(x, torch::tensor({{0.0, 0.0, 0.0, 4.0}, {0.0, 0.0, 4.0, 4.0}}), 4); },
-                {"box 0", "height 0"});
+  require_error(
+      [&] {
+        F::resized_crop(x, torch::tensor({{0.0, 0.0, 9.0, 4.0}, {0.0, 0.0, 4.0, 4.0}}), 4);
+      },
+      {"resized_crop", "box 0", "height 9", "8x8"});
+  require_error(
+      [&] {
+        F::resized_crop(x, torch::tensor({{0.0, 0.0, 0.0, 4.0}, {0.0, 0.0, 4.0, 4.0}}), 4);
+      },
+      {"box 0", "height 0"});
   require_error([&] { F::resized_crop(x, torch::zeros({2, 3}), 4); }, {"resized_crop", "boxes", "[2, 3]"});
   require_error([&] { F::resized_crop(x, torch::ones({2, 4}), 0); }, {"resized_crop", "size", "0"});
   require_error([&] { F::normalize(x, {0.5, 0.5}, {0.2, 0.2}); }, {"normalize", "3"});
@@ -489,7 +535,8 @@ TEST_CASE("random ops apply per image at their rate p (binomial bounds over thou
   SECTION("flip") {
     const auto y = A::RandomHorizontalFlip(A::RandomHorizontalFlipOptions().p(0.3))(x, gen);
     const auto flipped = x.flip({3});
-    require_binomial(count_images(n, [&](int64_t i) { return same_image(y, flipped, i) && !same_image(y, x, i); }), n, 0.3);
+    require_binomial(count_images(n, [&](int64_t i) { return same_image(y, flipped, i) && !same_image(y, x, i); }), n,
+                     0.3);
     REQUIRE(count_images(n, [&](int64_t i) { return !same_image(y, flipped, i) && !same_image(y, x, i); }) == 0);
   }
   SECTION("colour jitter") {
@@ -621,7 +668,8 @@ TEST_CASE("RandomResizedCrop takes a list of differently sized uint8 or float im
   }
   const A::RandomResizedCrop crop(A::RandomResizedCropOptions(24));
   auto gen = at::detail::createCPUGenerator(4);
-  const auto params = crop.sample(torch::tensor({40.0, 75.0, 16.0, 120.0}), torch::tensor({60.0, 31.0, 16.0, 90.0}), gen);
+  const auto params =
+      crop.sample(torch::tensor({40.0, 75.0, 16.0, 120.0}), torch::tensor({60.0, 31.0, 16.0, 90.0}), gen);
   const auto batch = crop.apply(images, params);
   REQUIRE(batch.sizes() == torch::IntArrayRef({4, 3, 24, 24}));
   REQUIRE(batch.scalar_type() == torch::kFloat);
@@ -717,11 +765,14 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   using byol_test::require_error;
   require_error([] { A::RandomHorizontalFlip(A::RandomHorizontalFlipOptions().p(1.5)); },
                 {"RandomHorizontalFlip", "p must be in [0, 1]", "1.5"});
-  require_error([] { A::ColorJitter(A::ColorJitterOptions().p(-0.1)); }, {"ColorJitter", "p must be in [0, 1]", "-0.1"});
+  require_error([] { A::ColorJitter(A::ColorJitterOptions().p(-0.1)); },
+                {"ColorJitter", "p must be in [0, 1]", "-0.1"});
   require_error([] { A::RandomGrayscale(A::RandomGrayscaleOptions().p(2)); }, {"RandomGrayscale", "p", "2"});
-  require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(3).p(1.01)); }, {"RandomGaussianBlur", "p", "1.01"});
+  require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(3).p(1.01)); },
+                {"RandomGaussianBlur", "p", "1.01"});
   require_error([] { A::RandomSolarize(A::RandomSolarizeOptions().p(-1)); }, {"RandomSolarize", "p", "-1"});
-  require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(4)); }, {"RandomGaussianBlur", "kernel_size must be odd", "4"});
+  require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(4)); },
+                {"RandomGaussianBlur", "kernel_size must be odd", "4"});
   require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(3).sigma_min(0.0)); },
                 {"RandomGaussianBlur", "sigma", "0"});
   require_error([] { A::RandomGaussianBlur(A::RandomGaussianBlurOptions(3).sigma_min(-1.0).sigma_max(-0.5)); },
@@ -729,7 +780,8 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   require_error([] { A::ColorJitter(A::ColorJitterOptions().hue(0.7)); }, {"ColorJitter", "hue", "0.7"});
   require_error([] { A::ColorJitter(A::ColorJitterOptions().contrast(-1)); }, {"ColorJitter", "contrast", "-1"});
   require_error([] { A::RandomResizedCrop(A::RandomResizedCropOptions(0)); }, {"RandomResizedCrop", "size", "0"});
-  require_error([] { A::RandomResizedCrop(A::RandomResizedCropOptions(8).scale_min(0.0)); }, {"RandomResizedCrop", "scale"});
+  require_error([] { A::RandomResizedCrop(A::RandomResizedCropOptions(8).scale_min(0.0)); },
+                {"RandomResizedCrop", "scale"});
   require_error([] { A::Normalize(A::NormalizeOptions().stddev({0.2, 0.0, 0.2})); }, {"Normalize", "stddev[1] = 0"});
   require_error([] { A::byol_view1(0); }, {"size", "0"});
 
@@ -737,13 +789,24 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   require_error([&] { view(torch::rand({3, 8, 8})); }, {"RandomResizedCrop", "[B, C, H, W]", "[3, 8, 8]"});
   require_error([&] { view(torch::rand({0, 3, 8, 8})); }, {"empty batch", "[0, 3, 8, 8]"});
   require_error([&] { view(torch::rand({2, 1, 8, 8})); }, {"ColorJitter", "3 channels", "[2, 1, 8, 8]"});
-  require_error([] { A::RandomGrayscale()(torch::rand({2, 4, 8, 8})); }, {"RandomGrayscale", "3 channels", "[2, 4, 8, 8]"});
+  require_error(
+      [] {
+        A::RandomGrayscale()(torch::rand({2, 4, 8, 8}));
+      },
+      {"RandomGrayscale", "3 channels", "[2, 4, 8, 8]"});
   require_error([] { A::RandomHorizontalFlip()(torch::rand({2, 8, 8})); }, {"RandomHorizontalFlip", "[2, 8, 8]"});
-  require_error([] { A::RandomSolarize()(torch::zeros({2, 3, 4, 4}, torch::kInt)); }, {"RandomSolarize", "uint8", "Int"});
+  require_error(
+      [] {
+        A::RandomSolarize()(torch::zeros({2, 3, 4, 4}, torch::kInt));
+      },
+      {"RandomSolarize", "uint8", "Int"});
   require_error([] { A::Normalize()(torch::rand({2, 2, 4, 4})); }, {"Normalize", "3 values", "[2, 2, 4, 4]"});
   require_error([&] { view(std::vector<torch::Tensor>{}); }, {"RandomResizedCrop", "empty"});
-  require_error([&] { view(std::vector<torch::Tensor>{torch::rand({3, 8, 8}), torch::rand({1, 8, 8})}); },
-                {"RandomResizedCrop", "image 1", "[1, 8, 8]"});
+  require_error(
+      [&] {
+        view(std::vector<torch::Tensor>{torch::rand({3, 8, 8}), torch::rand({1, 8, 8})});
+      },
+      {"RandomResizedCrop", "image 1", "[1, 8, 8]"});
   require_error([&] { view(std::vector<torch::Tensor>{torch::rand({1, 3, 8, 8})}); }, {"[C, H, W]", "[1, 3, 8, 8]"});
   // Params drawn for another batch size.
   const A::RandomHorizontalFlip flip;
@@ -769,9 +832,9 @@ TEST_CASE("the ATen path gives the fused kernels' results slab by slab on large 
   // 1 MiB per image: the ATen path on the CPU works in slabs of a few images, gathering the
   // chosen ones when they are not contiguous.
   const auto x = torch::rand({8, 3, 300, 300});
-  const auto boxes = torch::tensor({0.0, 0.0, 300.0, 300.0, 10.0, 20.0, 100.0, 250.0, 5.0, 7.0, 33.0, 21.0, 0.0, 0.0,
-                                    300.0, 1.0, 150.0, 150.0, 150.0, 150.0, 1.0, 2.0, 3.0, 4.0, 50.0, 60.0, 240.0,
-                                    200.0, 0.0, 100.0, 300.0, 120.0})
+  const auto boxes = torch::tensor({0.0,  0.0, 300.0, 300.0, 10.0,  20.0,  100.0, 250.0, 5.0,   7.0,  33.0,
+                                    21.0, 0.0, 0.0,   300.0, 1.0,   150.0, 150.0, 150.0, 150.0, 1.0,  2.0,
+                                    3.0,  4.0, 50.0,  60.0,  240.0, 200.0, 0.0,   100.0, 300.0, 120.0})
                          .view({8, 4});
   const auto both = [&](const std::function<torch::Tensor()>& run) {
     const auto fused = run();
@@ -785,9 +848,13 @@ TEST_CASE("the ATen path gives the fused kernels' results slab by slab on large 
       [](const torch::Tensor& t, at::Generator& g) {
         return A::RandomGaussianBlur(A::RandomGaussianBlurOptions(5).p(0.6))(t, g);
       },
-      [](const torch::Tensor& t, at::Generator& g) { return A::RandomGrayscale(A::RandomGrayscaleOptions().p(0.5))(t, g); },
+      [](const torch::Tensor& t, at::Generator& g) {
+        return A::RandomGrayscale(A::RandomGrayscaleOptions().p(0.5))(t, g);
+      },
       [](const torch::Tensor& t, at::Generator& g) { return A::RandomHorizontalFlip()(t, g); },
-      [](const torch::Tensor& t, at::Generator& g) { return A::RandomSolarize(A::RandomSolarizeOptions().p(0.5))(t, g); }};
+      [](const torch::Tensor& t, at::Generator& g) {
+        return A::RandomSolarize(A::RandomSolarizeOptions().p(0.5))(t, g);
+      }};
   for (size_t k = 0; k < ops.size(); ++k) {
     INFO("op " << k);
     const auto result = both([&] {

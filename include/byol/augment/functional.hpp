@@ -4,9 +4,9 @@
 ///
 /// Images are batches [B, C, H, W], floating point with values in [0, 1]; every per-image
 /// parameter is a 1-D tensor of length B. Each function returns a new tensor of the input's
-/// dtype (not differentiable), clipped to [0, 1], and runs batched: on the CPU as one fused kernel parallel over the
-/// images (each image's pixels stay in cache through the whole operation), on other devices
-/// (CUDA) as a few ATen operations over the whole batch:
+/// dtype (not differentiable), clipped to [0, 1], and runs batched: on the CPU as one fused
+/// kernel parallel over the images (each image's pixels stay in cache through the whole
+/// operation), on other devices (CUDA) as a few ATen operations over the whole batch:
 ///
 ///   adjust_brightness   x + delta_b
 ///   adjust_contrast     (x - mean_bc) f_b + mean_bc           (mean per image and channel)
@@ -1115,7 +1115,8 @@ inline at::Tensor normalize(const at::Tensor& images, c10::ArrayRef<double> mean
                 "] = ", stddev[c]);
   }
   const auto options = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor m = detail::to_device(at::tensor(mean, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
+  const at::Tensor m =
+      detail::to_device(at::tensor(mean, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
   const at::Tensor s =
       detail::to_device(at::tensor(stddev, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
   return (images - m) / s;

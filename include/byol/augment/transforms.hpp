@@ -479,7 +479,8 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
     Params params;
     params.apply = detail::bernoulli(batch, options_.p(), generator);
     // The argsort of i.i.d. uniforms is a uniformly random permutation.
-    params.order = at::argsort(at::rand({batch, 4}, generator, at::TensorOptions().dtype(at::kDouble)), /*dim=*/int64_t{1}, /*descending=*/false);
+    const at::Tensor keys = at::rand({batch, 4}, generator, at::TensorOptions().dtype(at::kDouble));
+    params.order = at::argsort(keys, /*dim=*/int64_t{1}, /*descending=*/false);
     const double b = options_.brightness(), c = options_.contrast(), s = options_.saturation(), h = options_.hue();
     params.brightness = detail::uniform(batch, -b, b, generator);
     params.contrast = detail::uniform(batch, std::max(0.0, 1.0 - c), 1.0 + c, generator);
@@ -847,11 +848,9 @@ class Normalize : public detail::InPlaceTransform<Normalize> {
                 " values but images has shape ", images.sizes());
     const auto options = at::TensorOptions().dtype(at::kDouble);
     namespace fd = functional::detail;
-    const at::Tensor m =
-        fd::to_device(at::tensor(options_.mean(), options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
-    const at::Tensor s =
-        fd::to_device(at::tensor(options_.stddev(), options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
-    images.sub_(m).div_(s);
+    const at::Tensor m = fd::to_device(at::tensor(options_.mean(), options), images.device(), images.scalar_type());
+    const at::Tensor s = fd::to_device(at::tensor(options_.stddev(), options), images.device(), images.scalar_type());
+    images.sub_(m.view({1, -1, 1, 1})).div_(s.view({1, -1, 1, 1}));
     return images;
   }
 
@@ -937,10 +936,12 @@ inline int64_t byol_blur_kernel_size(int64_t size) {
 namespace detail {
 inline ByolView byol_view(int64_t size, double blur_p, double solarize_p) {
   TORCH_CHECK(size >= 1, "byol_view: size must be >= 1, got ", size);
-  return ByolView(RandomResizedCrop(RandomResizedCropOptions(size)), RandomHorizontalFlip(RandomHorizontalFlipOptions().p(0.5)),
+  const int64_t kernel = byol_blur_kernel_size(size);
+  return ByolView(RandomResizedCrop(RandomResizedCropOptions(size)),
+                  RandomHorizontalFlip(RandomHorizontalFlipOptions().p(0.5)),
                   ColorJitter(ColorJitterOptions().p(0.8).brightness(0.4).contrast(0.4).saturation(0.2).hue(0.1)),
                   RandomGrayscale(RandomGrayscaleOptions().p(0.2)),
-                  RandomGaussianBlur(RandomGaussianBlurOptions(byol_blur_kernel_size(size)).p(blur_p).sigma_min(0.1).sigma_max(2.0)),
+                  RandomGaussianBlur(RandomGaussianBlurOptions(kernel).p(blur_p).sigma_min(0.1).sigma_max(2.0)),
                   RandomSolarize(RandomSolarizeOptions().p(solarize_p).threshold(0.5)));
 }
 }  // namespace detail
