@@ -924,10 +924,20 @@ class Compose {
 // ---- BYOL's views ---------------------------------------------------------------------------
 
 /// The type of byol_view1 and byol_view2: crop, flip, jitter, grayscale, blur, solarize.
+///
+///     byol::augment::ByolView t1 = byol::augment::byol_view1(224);
+///     const auto& blur = t1.get<4>();               // RandomGaussianBlur
+///     double p = blur.options().p();                 // 1.0 in T, 0.1 in T'
 using ByolView =
     Compose<RandomResizedCrop, RandomHorizontalFlip, ColorJitter, RandomGrayscale, RandomGaussianBlur, RandomSolarize>;
 
-/// The blur kernel side BYOL uses for S x S views: 2 floor(S / 20) + 1 (23 at 224), at least 3.
+/// The blur kernel side BYOL uses for S x S views: max(3, 2 floor(S / 20) + 1).
+///
+/// @param size  view side S >= 1
+///
+///     byol::augment::byol_blur_kernel_size(224);   // 23
+///     byol::augment::byol_blur_kernel_size(96);    // 9
+///     byol::augment::byol_blur_kernel_size(32);    // 3
 inline int64_t byol_blur_kernel_size(int64_t size) {
   TORCH_CHECK(size >= 1, "byol_blur_kernel_size: size must be >= 1, got ", size);
   return std::max<int64_t>(3, 2 * (size / 20) + 1);
