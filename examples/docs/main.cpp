@@ -12,6 +12,7 @@ int example_eval();
 int example_checkpoint();
 int example_data();
 int example_models();
+int example_augment();
 
 int main() {
   struct Entry {
@@ -21,7 +22,8 @@ int main() {
   const Entry entries[] = {{"loss", example_loss},         {"ema", example_ema},     {"lars", example_lars},
                            {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner},
                            {"eval", example_eval},         {"checkpoint", example_checkpoint},
-                           {"data", example_data},         {"models", example_models}};
+                           {"data", example_data},         {"models", example_models},
+                           {"augment", example_augment}};
   int failures = 0;
   for (const auto& e : entries) {
     try {
