@@ -13,6 +13,8 @@
 ///     auto loss = byol::functional::byol_loss(p1, z2, p2, z1);   // 0-dim float32
 ///     loss.backward();                                            // grads reach p1 and p2 only
 
+#include <byol/detail/blocks.hpp>
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
@@ -59,38 +61,22 @@ inline at::ScalarType accumulate_type(at::ScalarType input) {
   return input == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-/// Sums of p*p, z*z and p*z over one row, in eight independent lanes so that the compiler
-/// vectorises the loop without reassociating a single accumulator.
+/// Sums of p*p, z*z and p*z over one row, vectorised (BYOL_SIMD_SUM).
 template <typename scalar_t, typename acc_t>
 inline void row_dots(const scalar_t* __restrict p, const scalar_t* __restrict z, int64_t d_size,
                      acc_t& pp, acc_t& zz, acc_t& pz) {
-  constexpr int kLanes = 8;
-  acc_t spp[kLanes] = {};
-  acc_t szz[kLanes] = {};
-  acc_t spz[kLanes] = {};
-  int64_t d = 0;
-  for (; d + kLanes <= d_size; d += kLanes) {
-    for (int k = 0; k < kLanes; ++k) {
-      const acc_t a = static_cast<acc_t>(p[d + k]);
-      const acc_t b = static_cast<acc_t>(z[d + k]);
-      spp[k] += a * a;
-      szz[k] += b * b;
-      spz[k] += a * b;
-    }
-  }
-  pp = zz = pz = acc_t(0);
-  for (int k = 0; k < kLanes; ++k) {
-    pp += spp[k];
-    zz += szz[k];
-    pz += spz[k];
-  }
-  for (; d < d_size; ++d) {
+  acc_t spp = 0, szz = 0, spz = 0;
+  BYOL_SIMD_SUM(spp, szz, spz)
+  for (int64_t d = 0; d < d_size; ++d) {
     const acc_t a = static_cast<acc_t>(p[d]);
     const acc_t b = static_cast<acc_t>(z[d]);
-    pp += a * a;
-    zz += b * b;
-    pz += a * b;
+    spp += a * a;
+    szz += b * b;
+    spz += a * b;
   }
+  pp = spp;
+  zz = szz;
+  pz = spz;
 }
 
 /// Per-row results of the forward pass. With rp = max(||p||, eps), rz = max(||z||, eps),

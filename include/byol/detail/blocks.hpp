@@ -11,6 +11,16 @@
 #include <cstdint>
 #include <vector>
 
+/// `BYOL_SIMD_SUM(a, b)` before a loop declares `a` and `b` as sums that the compiler may
+/// vectorise, reassociating them (OpenMP's `simd reduction`); a plain loop forbids that without
+/// -ffast-math. Without OpenMP it expands to nothing, and the loop stays correct, only slower.
+#if defined(_OPENMP)
+#define BYOL_PRAGMA(x) _Pragma(#x)
+#define BYOL_SIMD_SUM(...) BYOL_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
+#else
+#define BYOL_SIMD_SUM(...)
+#endif
+
 namespace byol::detail {
 
 /// Elements [begin, end) of tensor number `tensor`. A block never straddles two tensors, so

@@ -145,31 +145,18 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
       const scalar_t* __restrict w = static_cast<const scalar_t*>(params[t].data_ptr()) + block.begin;
       const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
       const acc_t wd = static_cast<acc_t>(hp.weight_decay);
-      constexpr int kLanes = 8;
-      acc_t sw[kLanes] = {};
-      acc_t sg[kLanes] = {};
       const int64_t n = block.end - block.begin;
-      int64_t i = 0;
-      for (; i + kLanes <= n; i += kLanes) {
-        for (int k = 0; k < kLanes; ++k) {
-          const acc_t wi = static_cast<acc_t>(w[i + k]);
-          const acc_t gi = static_cast<acc_t>(g[i + k]) + wd * wi;
-          sw[k] += wi * wi;
-          sg[k] += gi * gi;
-        }
+      acc_t sw = 0;
+      acc_t sg = 0;
+      BYOL_SIMD_SUM(sw, sg)
+      for (int64_t i = 0; i < n; ++i) {
+        const acc_t wi = static_cast<acc_t>(w[i]);
+        const acc_t gi = static_cast<acc_t>(g[i]) + wd * wi;
+        sw += wi * wi;
+        sg += gi * gi;
       }
-      double w2 = 0.0;
-      double g2 = 0.0;
-      for (int k = 0; k < kLanes; ++k) {
-        w2 += static_cast<double>(sw[k]);
-        g2 += static_cast<double>(sg[k]);
-      }
-      for (; i < n; ++i) {
-        const double wi = static_cast<double>(w[i]);
-        const double gi = static_cast<double>(g[i]) + hp.weight_decay * wi;
-        w2 += wi * wi;
-        g2 += gi * gi;
-      }
+      const double w2 = static_cast<double>(sw);
+      const double g2 = static_cast<double>(sg);
       block_w2[b] = w2;
       block_g2[b] = g2;
     });

@@ -1,0 +1,491 @@
+// BYOL on Fashion-MNIST on a CPU: pre-training with SPEC.md's two views, LARS and the schedules,
+// then k-NN and linear evaluation on the 10,000 test images against the same architecture at
+// random initialisation. Writes metrics.csv, a PNG plot of loss and k-NN accuracy, and atomic
+// checkpoints; --resume continues a run; Ctrl-C saves and exits.
+//
+//   fashion_mnist [--epochs N] [--out DIR] [--resume] [--data IMAGE_FOLDER] ... (--help lists all)
+#include <byol/augment.hpp>
+#include <byol/byol.hpp>
+#include <byol/data.hpp>
+#include <byol/models.hpp>
+
+#include <torch/torch.h>
+
+#include "common/flags.hpp"
+#include "common/plot.hpp"
+#include "common/progress.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using byol_examples::Flags;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted = true; }
+
+// The labelled images of a run: Fashion-MNIST from the IDX files, or an image folder.
+struct Data {
+  at::Tensor train_images, train_labels, test_images, test_labels;  // uint8 [N, C, S, S], int64 [N]
+  int64_t classes = 10;
+  std::string description;
+};
+
+// An image folder becomes fixed-size uint8 tensors: each image resized (shorter side) and centre
+// cropped to `size`. DIR/train and DIR/test (or DIR/val) when present, else a 90/10 split.
+at::Tensor fit_to_square(const at::Tensor& image, int64_t size) {
+  const int64_t h = image.size(1), w = image.size(2), side = std::min(h, w);
+  const int64_t top = (h - side) / 2, left = (w - side) / 2;
+  auto boxes = torch::tensor({{top, left, side, side}}, torch::kLong).to(torch::kFloat);
+  auto out = byol::augment::functional::resized_crop(image.unsqueeze(0).to(torch::kFloat).div(255), boxes, size);
+  return out.mul(255).round_().clamp_(0, 255).to(torch::kByte).squeeze(0);
+}
+
+std::pair<at::Tensor, at::Tensor> load_folder(const std::string& root, int64_t size, int64_t workers) {
+  byol::data::ImageFolder folder(byol::data::ImageFolderOptions(root).num_workers(workers));
+  std::vector<int64_t> all(static_cast<size_t>(folder.size()));
+  for (int64_t i = 0; i < folder.size(); ++i) all[static_cast<size_t>(i)] = i;
+  auto batch = folder.get_batch(all);
+  std::vector<at::Tensor> images;
+  for (const auto& image : batch.images) {
+    images.push_back(fit_to_square(image.size(0) == 1 ? image.expand({3, -1, -1}) : image, size));
+  }
+  std::cout << "  " << root << ": " << images.size() << " images, " << folder.classes().size() << " classes, "
+            << folder.skipped_count() << " skipped\n";
+  return {torch::stack(images), batch.labels};
+}
+
+Data load_data(const std::string& folder, const std::string& root, int64_t size, int64_t workers) {
+  Data d;
+  if (folder.empty()) {
+    auto train = byol::data::load_fashion_mnist(root, byol::data::Split::train);
+    auto test = byol::data::load_fashion_mnist(root, byol::data::Split::test);
+    d.train_images = train.images;
+    d.train_labels = train.labels;
+    d.test_images = test.images;
+    d.test_labels = test.labels;
+    d.description = "Fashion-MNIST from " + root;
+    return d;
+  }
+  const bool split = fs::is_directory(folder + "/train");
+  if (split) {
+    std::string held_out = fs::is_directory(folder + "/test") ? folder + "/test" : folder + "/val";
+    std::tie(d.train_images, d.train_labels) = load_folder(folder + "/train", size, workers);
+    std::tie(d.test_images, d.test_labels) = load_folder(held_out, size, workers);
+  } else {
+    at::Tensor images, labels;
+    std::tie(images, labels) = load_folder(folder, size, workers);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(1234);
+    auto order = torch::randperm(images.size(0), gen, torch::TensorOptions().dtype(torch::kLong));
+    const int64_t n_test = std::max<int64_t>(1, images.size(0) / 10);
+    d.test_images = images.index_select(0, order.narrow(0, 0, n_test));
+    d.test_labels = labels.index_select(0, order.narrow(0, 0, n_test));
+    d.train_images = images.index_select(0, order.narrow(0, n_test, images.size(0) - n_test));
+    d.train_labels = labels.index_select(0, order.narrow(0, n_test, images.size(0) - n_test));
+  }
+  d.classes = std::max(d.train_labels.max().item<int64_t>(), d.test_labels.max().item<int64_t>()) + 1;
+  d.description = "image folder " + folder;
+  return d;
+}
+
+// A 64-bit FNV-1a digest of every parameter and buffer, to compare runs bit for bit.
+std::string digest(const torch::nn::Module& module) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const at::Tensor& t) {
+    const auto c = t.detach().contiguous().to(torch::kCPU);
+    const auto* bytes = static_cast<const uint8_t*>(c.data_ptr());
+    for (int64_t i = 0; i < c.numel() * static_cast<int64_t>(c.element_size()); ++i) {
+      h = (h ^ bytes[i]) * 1099511628211ull;
+    }
+  };
+  for (const auto& p : module.parameters()) mix(p);
+  for (const auto& b : module.buffers()) mix(b);
+  std::ostringstream s;
+  s << std::hex << std::setw(16) << std::setfill('0') << h;
+  return s.str();
+}
+
+// One row of metrics.csv.
+struct Row {
+  int64_t step = 0, epoch = 0;
+  double loss = 0, lr = 0, tau = 0, collapse_std = NAN, probe_accuracy = NAN, knn_accuracy = NAN;
+};
+
+const char* kCsvHeader = "step,epoch,loss,lr,tau,collapse_std,probe_accuracy,knn_accuracy";
+
+std::string csv_number(double v) {
+  if (!std::isfinite(v)) return "";
+  std::ostringstream s;
+  s << std::setprecision(6) << v;
+  return s.str();
+}
+
+// Reads metrics.csv back (to resume it, and to plot); keeps rows up to `last_step`.
+std::vector<Row> read_metrics(const std::string& path, int64_t last_step) {
+  std::vector<Row> rows;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    while (cells.size() < 8) cells.push_back("");
+    auto num = [](const std::string& s) { return s.empty() ? NAN : std::stod(s); };
+    Row r;
+    r.step = std::stoll(cells[0]);
+    r.epoch = std::stoll(cells[1]);
+    r.loss = num(cells[2]);
+    r.lr = num(cells[3]);
+    r.tau = num(cells[4]);
+    r.collapse_std = num(cells[5]);
+    r.probe_accuracy = num(cells[6]);
+    r.knn_accuracy = num(cells[7]);
+    if (r.step <= last_step) rows.push_back(r);
+  }
+  return rows;
+}
+
+void write_metrics(const std::string& path, const std::vector<Row>& rows) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << kCsvHeader << "\n";
+    for (const auto& r : rows) {
+      out << r.step << "," << r.epoch << "," << csv_number(r.loss) << "," << csv_number(r.lr) << ","
+          << csv_number(r.tau) << "," << csv_number(r.collapse_std) << "," << csv_number(r.probe_accuracy) << ","
+          << csv_number(r.knn_accuracy) << "\n";
+    }
+  }
+  fs::rename(tmp, path);
+}
+
+void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t steps_per_epoch) {
+  byol_examples::Series loss{"loss", {}, {}, {31, 119, 180}}, smooth{"mean/50", {}, {}, {214, 39, 40}};
+  byol_examples::Series knn{"k-nn", {}, {}, {44, 160, 44}}, probe{"probe", {}, {}, {255, 127, 14}};
+  double window = 0;
+  std::vector<double> recent;
+  for (const auto& r : rows) {
+    const double epoch = static_cast<double>(r.step) / static_cast<double>(std::max<int64_t>(1, steps_per_epoch));
+    if (std::isfinite(r.loss)) {
+      loss.x.push_back(epoch);
+      loss.y.push_back(r.loss);
+      recent.push_back(r.loss);
+      window += r.loss;
+      if (recent.size() > 50) {
+        window -= recent[recent.size() - 51];
+      }
+      smooth.x.push_back(epoch);
+      smooth.y.push_back(window / static_cast<double>(std::min<size_t>(recent.size(), 50)));
+    }
+    if (std::isfinite(r.knn_accuracy)) {
+      knn.x.push_back(epoch);
+      knn.y.push_back(100 * r.knn_accuracy);
+    }
+    if (std::isfinite(r.probe_accuracy) && std::isfinite(r.knn_accuracy)) {
+      probe.x.push_back(epoch);
+      probe.y.push_back(100 * r.probe_accuracy);
+    }
+  }
+  const auto left = byol_examples::line_chart("BYOL LOSS", "EPOCH", {loss, smooth});
+  const auto right = byol_examples::line_chart("ACCURACY %", "EPOCH", {knn, probe});
+  byol::data::write_png(path, torch::cat({left, right}, 2));
+}
+
+// Top-1 accuracies of an encoder's frozen features: weighted k-NN and linear evaluation.
+struct Scores {
+  double knn = 0, linear = 0;
+};
+
+template <typename Encoder>
+Scores evaluate(Encoder& encoder, const Data& d, const std::function<at::Tensor(const at::Tensor&)>& prep,
+                int64_t linear_epochs) {
+  const auto train_f = byol::eval::extract_features(encoder, d.train_images, 1024, prep);
+  const auto test_f = byol::eval::extract_features(encoder, d.test_images, 1024, prep);
+  Scores s;
+  s.knn = byol::eval::knn_accuracy(train_f, d.train_labels, test_f, d.test_labels);
+  s.linear = byol::eval::linear_eval(train_f, d.train_labels, test_f, d.test_labels,
+                                     byol::eval::LinearEvalOptions().epochs(linear_epochs).batch_size(256))
+                 .test_accuracy;
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags flags(
+      "fashion_mnist: BYOL pre-training on Fashion-MNIST (or an image folder) on the CPU, then k-NN and linear\n"
+      "evaluation against the same encoder at random initialisation.");
+  auto& root = flags.add("data-root", std::string(byol::data::kFashionMnistRoot),
+                         "Fashion-MNIST IDX files (Debian package dataset-fashion-mnist)");
+  auto& folder = flags.add("data", std::string(), "train on an image folder DIR instead (DIR/<class>/*.jpg|png, "
+                                                  "or DIR/train + DIR/test); images are resized to --image-size");
+  auto& image_size = flags.add("image-size", int64_t{0}, "view size in pixels; 0 = 28 for Fashion-MNIST, 32 for a folder");
+  auto& epochs = flags.add("epochs", int64_t{5}, "pre-training epochs");
+  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per step (two views each)");
+  auto& base_lr = flags.add("base-lr", 2.0, "LARS learning rate at batch 256 (scaled by batch / 256)");
+  auto& weight_decay = flags.add("weight-decay", 1.5e-6, "LARS weight decay (biases and norms excluded)");
+  auto& warmup_epochs = flags.add("warmup-epochs", 0.5, "linear warm-up, in epochs");
+  auto& tau_base = flags.add("tau", 0.99, "target decay rate at step 0 (cosine to 1)");
+  auto& width = flags.add("width", int64_t{32}, "channels of the encoder's first block (then x2, x4, x8)");
+  auto& hidden = flags.add("hidden-dim", int64_t{1024}, "projector and predictor hidden width");
+  auto& projection = flags.add("projection-dim", int64_t{128}, "projection width");
+  auto& knn_every = flags.add("knn-every", int64_t{1}, "epochs between k-NN checks on a subset (0: never)");
+  auto& linear_epochs = flags.add("linear-epochs", int64_t{30}, "epochs of the final linear evaluation");
+  auto& limit_train = flags.add("limit-train", int64_t{0}, "use only the first N training images (0: all)");
+  auto& out_dir = flags.add("out", std::string("runs/fashion_mnist"), "folder for metrics.csv, plot.png, checkpoint.pt");
+  auto& checkpoint_every = flags.add("checkpoint-every", int64_t{200}, "steps between checkpoints (and every epoch end)");
+  auto& stop_after = flags.add("stop-after", int64_t{0}, "save and exit after this many steps, as Ctrl-C does (testing)");
+  auto& seed = flags.add("seed", int64_t{0}, "seed of initialisation, data order and augmentation");
+  auto& threads = flags.add("threads", int64_t{0}, "LibTorch threads (0: OMP_NUM_THREADS, else every core)");
+  auto& workers = flags.add("workers", int64_t{1}, "background threads preparing batches");
+  auto& resume = flags.add_switch("resume", "continue the run saved in --out");
+  auto& no_eval = flags.add_switch("no-eval", "skip the final evaluation (for quick runs)");
+  flags.parse(argc, argv);
+
+  const auto start = std::chrono::steady_clock::now();
+  torch::set_num_threads(byol_examples::choose_threads(threads));
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
+  fs::create_directories(out_dir);
+  const std::string checkpoint_path = out_dir + "/checkpoint.pt", metrics_path = out_dir + "/metrics.csv";
+  const std::string plot_path = out_dir + "/plot.png";
+  if (!resume && byol::checkpoint::exists(checkpoint_path)) {
+    std::cerr << "error: " << checkpoint_path << " exists; pass --resume to continue it, or another --out\n";
+    return 2;
+  }
+  if (resume && !byol::checkpoint::exists(checkpoint_path)) {
+    std::cerr << "error: --resume but no checkpoint at " << checkpoint_path << "\n";
+    return 2;
+  }
+
+  // ---- data -------------------------------------------------------------------------------
+  const int64_t size = image_size > 0 ? image_size : (folder.empty() ? 28 : 32);
+  std::cout << "loading data\n";
+  Data data;
+  try {
+    data = load_data(folder, root, size, workers);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  }
+  if (limit_train > 0 && limit_train < data.train_images.size(0)) {
+    data.train_images = data.train_images.narrow(0, 0, limit_train);
+    data.train_labels = data.train_labels.narrow(0, 0, limit_train);
+  }
+  const int64_t channels = data.train_images.size(1);
+  std::cout << "  " << data.description << ": " << data.train_images.size(0) << " training and "
+            << data.test_images.size(0) << " test images, " << channels << "x" << data.train_images.size(2) << "x"
+            << data.train_images.size(3) << ", " << data.classes << " classes\n";
+
+  // SPEC.md's views work on RGB; a grey image is repeated into three equal channels, and since no
+  // step of T or T' can make them differ, the encoder reads one of them back.
+  const auto view1 = byol::augment::byol_view1(size);
+  const auto view2 = byol::augment::byol_view2(size);
+  auto as_rgb = [](const at::Tensor& x) { return x.size(1) == 1 ? x.expand({-1, 3, -1, -1}) : x; };
+  auto to_input = [channels](const at::Tensor& x) { return channels == 1 ? x.narrow(1, 0, 1).contiguous() : x; };
+  auto make_view1 = [&](const at::Tensor& x, at::Generator& g) { return to_input(view1(as_rgb(x), g)); };
+  auto make_view2 = [&](const at::Tensor& x, at::Generator& g) { return to_input(view2(as_rgb(x), g)); };
+  // Evaluation sees the plain image in [0, 1].
+  const std::function<at::Tensor(const at::Tensor&)> plain = [](const at::Tensor& x) {
+    return x.to(torch::kFloat).div(255);
+  };
+
+  // ---- model, optimizer, schedules -------------------------------------------------------
+  auto make_encoder = [&] {
+    return byol::models::SmallCNN(byol::models::SmallCNNOptions()
+                                      .in_channels(channels)
+                                      .channels({width, 2 * width, 4 * width, 8 * width})
+                                      .strides({1, 2, 2, 2}));
+  };
+  auto encoder = make_encoder();
+  const int64_t features = encoder->feature_dim();
+  byol::BYOL<byol::models::SmallCNN> model(
+      encoder, byol::BYOLOptions(features).hidden_dim(hidden).projection_dim(projection).predictor_hidden_dim(hidden));
+  byol::eval::OnlineProbe probe(features, data.classes);
+  std::vector<at::Tensor> trained = model.online_parameters();
+  for (const auto& p : probe->parameters()) trained.push_back(p);
+  const double peak_lr = base_lr * static_cast<double>(batch_size) / 256.0;
+  byol::optim::LARS lars(trained, byol::optim::LARSOptions(peak_lr).weight_decay(weight_decay));
+
+  byol::data::TensorSource source(data.train_images, data.train_labels);
+  byol::data::LoaderOptions loader_options(batch_size);
+  loader_options.epochs(epochs).seed(static_cast<uint64_t>(seed)).num_workers(workers);
+  const int64_t steps_per_epoch = data.train_images.size(0) / batch_size;
+  if (steps_per_epoch == 0) {
+    std::cerr << "error: --batch-size " << batch_size << " is larger than the training set ("
+              << data.train_images.size(0) << " images)\n";
+    return 2;
+  }
+  const int64_t total_steps = steps_per_epoch * epochs;
+  const int64_t warmup = std::min<int64_t>(total_steps - 1, std::llround(warmup_epochs * steps_per_epoch));
+  byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
+
+  int64_t step = 0;
+  std::vector<Row> rows;
+  if (resume) {
+    auto archive = byol::checkpoint::load(checkpoint_path);
+    byol::checkpoint::read(archive, "model", model);
+    byol::checkpoint::read(archive, "probe", *probe);
+    byol::checkpoint::read(archive, "optimizer", lars);
+    step = byol::checkpoint::read_int(archive, "step");
+    byol::checkpoint::read_rng(archive, "rng");
+    TORCH_CHECK(byol::checkpoint::read_int(archive, "total_steps") == total_steps,
+                "--resume: the checkpoint is of a run of ", byol::checkpoint::read_int(archive, "total_steps"),
+                " steps, these flags make ", total_steps, "; pass the same --epochs, --batch-size and data");
+    schedule.set_step(step);
+    rows = read_metrics(metrics_path, step);
+    std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
+  }
+  loader_options.start_epoch(step / steps_per_epoch).start_batch(step % steps_per_epoch);
+  byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
+
+  auto save = [&](const char* why) {
+    torch::serialize::OutputArchive archive;
+    byol::checkpoint::write(archive, "model", model);
+    byol::checkpoint::write(archive, "probe", *probe);
+    byol::checkpoint::write(archive, "optimizer", lars);
+    byol::checkpoint::write_int(archive, "step", step);
+    byol::checkpoint::write_int(archive, "total_steps", total_steps);
+    byol::checkpoint::write_rng(archive, "rng");
+    byol::checkpoint::save_atomically(archive, checkpoint_path);
+    write_metrics(metrics_path, rows);
+    write_plot(plot_path, rows, steps_per_epoch);
+    (void)why;
+  };
+
+  // A k-NN check on a subset, cheap enough to run every epoch.
+  const int64_t knn_train = std::min<int64_t>(10000, data.train_images.size(0));
+  const int64_t knn_test = std::min<int64_t>(2000, data.test_images.size(0));
+  auto quick_knn = [&] {
+    auto& enc = model.encoder();
+    const auto tr = byol::eval::extract_features(enc, data.train_images.narrow(0, 0, knn_train), 1024, plain);
+    const auto te = byol::eval::extract_features(enc, data.test_images.narrow(0, 0, knn_test), 1024, plain);
+    return byol::eval::knn_accuracy(tr, data.train_labels.narrow(0, 0, knn_train), te,
+                                    data.test_labels.narrow(0, 0, knn_test));
+  };
+
+  // ---- pre-training -----------------------------------------------------------------------
+  std::cout << "pre-training: " << epochs << " epochs x " << steps_per_epoch << " steps of " << batch_size
+            << " images, encoder " << features << "-d (" << width << "-" << 8 * width << " channels), LARS peak lr "
+            << peak_lr << ", " << torch::get_num_threads() << " threads\n";
+  model.train();
+  byol_examples::ProgressBar bar(total_steps, step);
+  int64_t low_std_checks = 0;
+  const double healthy_std = 1.0 / std::sqrt(static_cast<double>(projection));
+  int exit_code = 0;
+  while (step < total_steps) {
+    auto batch = loader.next();
+    if (!batch) break;
+    const auto out = model.forward(batch->view1, batch->view2);
+    const auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
+    const auto probe_loss = probe->loss(out.h1, batch->labels);
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      bar.finish();
+      std::cerr << "error: the loss is " << loss_value << " at step " << step + 1
+                << "; stopping without saving. The last good checkpoint is " << checkpoint_path
+                << " (if one was written); lower --base-lr and --resume from it.\n";
+      return 1;
+    }
+    lars.zero_grad();
+    (loss + probe_loss).backward();
+    lars.step();
+    schedule.step();
+    const double tau = byol::schedule::target_tau(step + 1, total_steps, tau_base);
+    model.update_target(tau);
+    ++step;
+
+    Row row;
+    row.step = step;
+    row.epoch = (step - 1) / steps_per_epoch;
+    row.loss = loss_value;
+    row.lr = lars.param_groups()[0].options().get_lr();
+    row.tau = tau;
+    if (step % 10 == 0 || step == total_steps) {
+      // Collapse guard: the std over the batch of l2-normalised projections, about 1/sqrt(D)
+      // when healthy and 0 when every image maps to the same point.
+      const auto z = out.z1 / out.z1.norm(2, {1}, true).clamp_min(1e-12);
+      row.collapse_std = z.std(0).mean().item<double>();
+      low_std_checks = row.collapse_std < 0.1 * healthy_std ? low_std_checks + 1 : 0;
+      if (low_std_checks == 3) {
+        bar.finish();
+        std::cerr << "warning: collapse? the std of normalised projections is " << row.collapse_std
+                  << " (healthy: about " << healthy_std << ") at step " << step << "\n";
+      }
+    }
+    const bool epoch_end = step % steps_per_epoch == 0;
+    if (epoch_end) {
+      row.probe_accuracy = probe->accuracy();
+      probe->reset_accuracy();
+      const int64_t epoch = step / steps_per_epoch;
+      if (knn_every > 0 && (epoch % knn_every == 0 || step == total_steps)) {
+        row.knn_accuracy = quick_knn();
+        model.train();
+      }
+      bar.finish();
+      std::cout << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
+                << ", online probe " << std::setprecision(3) << 100 * row.probe_accuracy << "%";
+      if (std::isfinite(row.knn_accuracy)) std::cout << ", k-NN (10k/2k subset) " << 100 * row.knn_accuracy << "%";
+      std::cout << std::endl;
+    }
+    rows.push_back(row);
+    std::ostringstream status;
+    status << "epoch " << row.epoch + 1 << "/" << epochs << "  loss " << std::fixed << std::setprecision(3) << loss_value;
+    bar.update(step, status.str(), static_cast<double>(batch_size));
+
+    const bool stop = g_interrupted || (stop_after > 0 && step >= stop_after);
+    if (stop || epoch_end || step % checkpoint_every == 0) save("periodic");
+    if (stop) {
+      bar.finish();
+      std::cout << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
+                << "; checkpoint saved to " << checkpoint_path << ". Continue with the same flags and --resume.\n";
+      std::cout << "state digest " << digest(model) << "\n";
+      return g_interrupted ? 130 : 0;
+    }
+  }
+  bar.finish();
+  save("final");
+  const double train_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << "state digest " << digest(model) << "\n";
+  std::cout << "wrote " << metrics_path << ", " << plot_path << ", " << checkpoint_path << "\n";
+  if (no_eval) return exit_code;
+
+  // ---- evaluation -------------------------------------------------------------------------
+  std::cout << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
+            << linear_epochs << " epochs on frozen features)\n";
+  const Scores byol_scores = evaluate(model.encoder(), data, plain, linear_epochs);
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  auto random_encoder = make_encoder();
+  const Scores random_scores = evaluate(random_encoder, data, plain, linear_epochs);
+  const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::cout << std::fixed << std::setprecision(2) << "\n"
+            << "                      k-NN top-1   linear top-1\n"
+            << "  BYOL pre-trained    " << std::setw(9) << 100 * byol_scores.knn << "%   " << std::setw(10)
+            << 100 * byol_scores.linear << "%\n"
+            << "  random init         " << std::setw(9) << 100 * random_scores.knn << "%   " << std::setw(10)
+            << 100 * random_scores.linear << "%\n"
+            << "  difference          " << std::setw(9) << 100 * (byol_scores.knn - random_scores.knn) << "    "
+            << std::setw(10) << 100 * (byol_scores.linear - random_scores.linear) << "\n\n"
+            << "pre-training and checkpoints " << byol_examples::format_duration(train_seconds) << ", total "
+            << byol_examples::format_duration(total_seconds) << " on " << torch::get_num_threads() << " threads\n";
+  std::ofstream summary(out_dir + "/summary.txt");
+  summary << "byol_knn " << byol_scores.knn << "\nbyol_linear " << byol_scores.linear << "\nrandom_knn "
+          << random_scores.knn << "\nrandom_linear " << random_scores.linear << "\nseconds " << total_seconds << "\n";
+  return exit_code;
+}
