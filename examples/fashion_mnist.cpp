@@ -234,13 +234,13 @@ int main(int argc, char** argv) {
   auto& folder = flags.add("data", std::string(), "train on an image folder DIR instead (DIR/<class>/*.jpg|png, "
                                                   "or DIR/train + DIR/test); images are resized to --image-size");
   auto& image_size = flags.add("image-size", int64_t{0}, "view size in pixels; 0 = 28 for Fashion-MNIST, 32 for a folder");
-  auto& epochs = flags.add("epochs", int64_t{5}, "pre-training epochs");
+  auto& epochs = flags.add("epochs", int64_t{12}, "pre-training epochs");
   auto& batch_size = flags.add("batch-size", int64_t{256}, "images per step (two views each)");
   auto& base_lr = flags.add("base-lr", 2.0, "LARS learning rate at batch 256 (scaled by batch / 256)");
   auto& weight_decay = flags.add("weight-decay", 1.5e-6, "LARS weight decay (biases and norms excluded)");
   auto& warmup_epochs = flags.add("warmup-epochs", 0.5, "linear warm-up, in epochs");
   auto& tau_base = flags.add("tau", 0.99, "target decay rate at step 0 (cosine to 1)");
-  auto& width = flags.add("width", int64_t{32}, "channels of the encoder's first block (then x2, x4, x8)");
+  auto& width = flags.add("width", int64_t{16}, "channels of the encoder's first block (then x2, x4, x8)");
   auto& hidden = flags.add("hidden-dim", int64_t{1024}, "projector and predictor hidden width");
   auto& projection = flags.add("projection-dim", int64_t{128}, "projection width");
   auto& knn_every = flags.add("knn-every", int64_t{1}, "epochs between k-NN checks on a subset (0: never)");
@@ -310,7 +310,7 @@ int main(int argc, char** argv) {
     return byol::models::SmallCNN(byol::models::SmallCNNOptions()
                                       .in_channels(channels)
                                       .channels({width, 2 * width, 4 * width, 8 * width})
-                                      .strides({1, 2, 2, 2}));
+                                      .strides({2, 2, 2, 1}));
   };
   auto encoder = make_encoder();
   const int64_t features = encoder->feature_dim();

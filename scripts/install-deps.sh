@@ -11,8 +11,9 @@ packages=(
   libbenchmark-dev               # bench/
   libturbojpeg0-dev libpng-dev zlib1g-dev   # image decoding (byol::data)
   dataset-fashion-mnist          # the demo's data, in /usr/share/datasets/fashion-mnist
+  python3-torchvision            # tests: Python's torch.load reads our export; bench/python baselines
 )
-packages+=("$@")                 # callers may ask for more (bench/python asks for python3-torch)
+packages+=("$@")                 # callers may ask for more (bench/run.sh: libtcmalloc-minimal4)
 
 missing=()
 for p in "${packages[@]}"; do
