@@ -1,0 +1,308 @@
+// The paper's recipe: ResNet-50 BYOL on an ImageFolder of JPEGs in ImageNet's layout (or on
+// synthetic images for data-free throughput runs), on CUDA when present.
+//
+//   LARS, lr = base_lr x global_batch / 256 with 10 warm-up epochs and cosine decay, weight decay
+//   1.5e-6 (biases and norms excluded), tau 0.996 -> 1, global batch 4096 = per-device batch x
+//   accumulation steps. On CUDA: bfloat16 autocast, channels_last, uint8 crops to the device and
+//   the rest of the augmentation there, pinned memory, loading overlapped with compute.
+//
+//   imagenet_byol --data /data/imagenet/train [--epochs 1000] [--batch-size 256] [--accum-steps 16]
+//   imagenet_byol --synthetic --steps 100          # throughput: images/s and MFU
+//   (--help lists every flag)
+#include <byol/augment.hpp>
+#include <byol/byol.hpp>
+#include <byol/data.hpp>
+#include <byol/models.hpp>
+#include <byol/models/export.hpp>
+
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "common/flags.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_signal(int) { g_interrupted = true; }
+
+// bfloat16 autocast on CUDA for the current thread (the API moved in LibTorch 2.4).
+void set_cuda_autocast(bool enabled) {
+#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
+#else
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(enabled);
+#endif
+}
+
+// Every 4-D parameter and buffer of `module` in channels-last layout (what Tensor Cores want for
+// convolutions); the learner's target follows its online twin's layout by itself.
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+}
+
+void synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// The view pipelines after the crop: flip, jitter, grayscale, blur, solarize, then ImageNet
+// normalisation. They run on the device, on uint8 crops made by the loader's CPU threads.
+using Tail = byol::augment::Compose<byol::augment::RandomHorizontalFlip, byol::augment::ColorJitter,
+                                    byol::augment::RandomGrayscale, byol::augment::RandomGaussianBlur,
+                                    byol::augment::RandomSolarize, byol::augment::Normalize>;
+Tail tail_of(const byol::augment::ByolView& view) {
+  return Tail(view.get<1>(), view.get<2>(), view.get<3>(), view.get<4>(), view.get<5>(), byol::augment::Normalize());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  byol_examples::Flags flags(
+      "imagenet_byol: BYOL with the paper's recipe on an ImageFolder of JPEGs (ImageNet's layout) or on\n"
+      "synthetic images; exports the trained encoder for torchvision.models.resnet50.");
+  auto& data_dir = flags.add("data", std::string(), "training images: DIR/<class>/*.JPEG (ImageNet's train folder)");
+  auto& synthetic = flags.add_switch("synthetic", "random images made on the device instead of --data (throughput)");
+  auto& synthetic_images = flags.add("synthetic-images", int64_t{1281167}, "images per synthetic epoch (ImageNet's)");
+  auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
+  auto& image_size = flags.add("image-size", int64_t{224}, "view size in pixels");
+  auto& epochs = flags.add("epochs", int64_t{1000}, "epochs (the schedules' length)");
+  auto& steps_limit = flags.add("steps", int64_t{0}, "stop after this many optimizer steps (0: run all epochs)");
+  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per device batch (one forward/backward)");
+  auto& accum = flags.add("accum-steps", int64_t{16}, "device batches per optimizer step (global batch = product)");
+  auto& base_lr = flags.add("base-lr", 0.2, "learning rate at global batch 256 (0.3 for 300 epochs)");
+  auto& weight_decay = flags.add("weight-decay", 1.5e-6, "LARS weight decay (1e-6 for 300 epochs)");
+  auto& tau_base = flags.add("tau", 0.996, "target decay rate at step 0 (0.99 for 100/300 epochs)");
+  auto& warmup_epochs = flags.add("warmup-epochs", 10.0, "linear warm-up, in epochs");
+  auto& device_name = flags.add("device", std::string("auto"), "cuda, cpu, or auto (cuda when present)");
+  auto& no_bf16 = flags.add_switch("no-bf16", "keep float32 on CUDA (no bfloat16 autocast)");
+  auto& no_channels_last = flags.add_switch("no-channels-last", "keep the default memory format on CUDA");
+  auto& workers = flags.add("workers", int64_t{0}, "loader threads (0: every core)");
+  auto& threads = flags.add("threads", int64_t{0}, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
+  auto& out_dir = flags.add("out", std::string("runs/imagenet_byol"), "checkpoint.pt and encoder.pt go here");
+  auto& resume = flags.add_switch("resume", "continue the run saved in --out");
+  auto& checkpoint_every = flags.add("checkpoint-every", int64_t{1000}, "optimizer steps between checkpoints");
+  auto& log_every = flags.add("log-every", int64_t{10}, "optimizer steps between log lines");
+  auto& peak_tflops = flags.add("peak-tflops", 989.0, "the device's dense bf16 peak for MFU (H100 SXM: 989)");
+  auto& seed = flags.add("seed", int64_t{0}, "seed of initialisation, data order and augmentation");
+  flags.parse(argc, argv);
+
+  if (synthetic == !data_dir.empty()) {
+    std::cerr << "error: pass exactly one of --data DIR and --synthetic\n";
+    return 2;
+  }
+  const torch::Device device(device_name == "auto" ? (torch::cuda::is_available() ? "cuda" : "cpu") : device_name);
+  const bool cuda = device.is_cuda();
+  if (cuda && !torch::cuda::is_available()) {
+    std::cerr << "error: --device cuda but no CUDA device is available\n";
+    return 2;
+  }
+  const bool bf16 = cuda && !no_bf16;
+  const bool channels_last = cuda && !no_channels_last;
+  torch::set_num_threads(byol_examples::choose_threads(threads));
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  fs::create_directories(out_dir);
+  const std::string checkpoint_path = out_dir + "/checkpoint.pt", encoder_path = out_dir + "/encoder.pt";
+
+  // ---- model ----------------------------------------------------------------------------
+  const std::map<std::string, byol::models::ResNetOptions> archs = {
+      {"resnet18", byol::models::ResNetOptions::resnet18()}, {"resnet34", byol::models::ResNetOptions::resnet34()},
+      {"resnet50", byol::models::ResNetOptions::resnet50()}, {"resnet101", byol::models::ResNetOptions::resnet101()},
+      {"resnet152", byol::models::ResNetOptions::resnet152()}};
+  if (!archs.count(arch)) {
+    std::cerr << "error: --arch " << arch << " is not one of resnet18/34/50/101/152\n";
+    return 2;
+  }
+  byol::models::ResNet encoder(byol::models::ResNetOptions(archs.at(arch)).num_classes(0));
+  byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
+  model.to(device);
+  if (channels_last) to_channels_last(model);
+
+  // ---- data -------------------------------------------------------------------------------
+  const auto view1 = byol::augment::byol_view1(image_size);
+  const auto view2 = byol::augment::byol_view2(image_size);
+  const Tail tail1 = tail_of(view1), tail2 = tail_of(view2);
+  std::unique_ptr<byol::data::ImageFolder> folder;
+  int64_t images_per_epoch = synthetic_images;
+  if (!synthetic) {
+    try {
+      folder = std::make_unique<byol::data::ImageFolder>(
+          byol::data::ImageFolderOptions(data_dir).num_workers(workers > 0 ? workers : byol_examples::choose_threads(0)));
+    } catch (const c10::Error& e) {
+      std::cerr << "error: " << e.what_without_backtrace() << "\n";
+      return 1;
+    }
+    images_per_epoch = folder->size();
+  }
+  const int64_t global_batch = batch_size * accum;
+  const int64_t batches_per_epoch = images_per_epoch / batch_size;
+  const int64_t steps_per_epoch = batches_per_epoch / accum;
+  if (steps_per_epoch == 0) {
+    std::cerr << "error: " << images_per_epoch << " images make no full global batch of " << global_batch << "\n";
+    return 2;
+  }
+  const int64_t total_steps = steps_per_epoch * epochs;
+  const int64_t warmup = std::min<int64_t>(total_steps - 1, std::llround(warmup_epochs * steps_per_epoch));
+
+  // ---- optimizer, schedules, resume --------------------------------------------------------
+  const double peak_lr = base_lr * static_cast<double>(global_batch) / 256.0;
+  byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(peak_lr).weight_decay(weight_decay));
+  byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
+  int64_t step = 0;
+  if (resume) {
+    auto archive = byol::checkpoint::load(checkpoint_path);
+    byol::checkpoint::read(archive, "model", model);
+    byol::checkpoint::read(archive, "optimizer", lars);
+    step = byol::checkpoint::read_int(archive, "step");
+    byol::checkpoint::read_rng(archive, "rng");
+    schedule.set_step(step);
+    if (channels_last) to_channels_last(model);
+    std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
+  } else if (byol::checkpoint::exists(checkpoint_path)) {
+    std::cerr << "error: " << checkpoint_path << " exists; pass --resume, or another --out\n";
+    return 2;
+  }
+  auto save = [&] {
+    torch::serialize::OutputArchive archive;
+    byol::checkpoint::write(archive, "model", model);
+    byol::checkpoint::write(archive, "optimizer", lars);
+    byol::checkpoint::write_int(archive, "step", step);
+    byol::checkpoint::write_rng(archive, "rng");
+    byol::checkpoint::save_atomically(archive, checkpoint_path);
+  };
+
+  // The loader's CPU threads decode and crop (uint8, pinned on CUDA); the device does the rest.
+  const auto crop = view1.get<0>();
+  auto crop_to_uint8 = [&](const std::vector<at::Tensor>& images, at::Generator& g) {
+    auto x = crop(images, g).mul_(255).round_().clamp_(0, 255).to(torch::kByte);
+    return cuda ? x.pin_memory() : x;
+  };
+  std::optional<byol::data::TwoViewLoader<byol::data::ImageFolder, decltype(crop_to_uint8), decltype(crop_to_uint8)>>
+      loader;
+  if (folder) {
+    byol::data::LoaderOptions lo(batch_size);
+    const int64_t micro = step * accum;
+    lo.epochs(epochs).seed(static_cast<uint64_t>(seed)).num_workers(std::max<int64_t>(1, workers > 0 ? workers / 4 : 2))
+        .prefetch(4).start_epoch(micro / batches_per_epoch).start_batch(micro % batches_per_epoch);
+    loader.emplace(*folder, crop_to_uint8, crop_to_uint8, lo);
+  }
+  // One device batch of two views, ready for the network.
+  auto next_views = [&](int64_t micro) -> std::optional<std::pair<at::Tensor, at::Tensor>> {
+    at::Tensor u1, u2;
+    uint64_t tail_seed = 0;
+    if (loader) {
+      auto batch = loader->next();
+      if (!batch) return std::nullopt;
+      u1 = batch->view1.to(device, /*non_blocking=*/true);
+      u2 = batch->view2.to(device, /*non_blocking=*/true);
+      tail_seed = byol::data::batch_seed(static_cast<uint64_t>(seed) + 1, batch->epoch, batch->batch);
+    } else {
+      // Synthetic: random 256 x 256 images made on the device; the whole view pipeline runs there.
+      const auto images = torch::randint(0, 256, {batch_size, 3, 256, 256}, torch::TensorOptions().dtype(torch::kByte).device(device));
+      at::Generator g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(static_cast<uint64_t>(seed), 0, micro));
+      u1 = crop(images, g);
+      u2 = crop(images, g);
+      tail_seed = byol::data::batch_seed(static_cast<uint64_t>(seed) + 1, 0, micro);
+    }
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(tail_seed);
+    auto v1 = tail1(u1, g), v2 = tail2(u2, g);
+    if (channels_last) {
+      v1 = v1.contiguous(torch::MemoryFormat::ChannelsLast);
+      v2 = v2.contiguous(torch::MemoryFormat::ChannelsLast);
+    }
+    return std::make_pair(v1, v2);
+  };
+
+  // ---- training ---------------------------------------------------------------------------
+  const int64_t last_step = steps_limit > 0 ? std::min(total_steps, step + steps_limit) : total_steps;
+  std::cout << "BYOL " << arch << " on " << (synthetic ? "synthetic images" : data_dir) << ", " << images_per_epoch
+            << " images/epoch; global batch " << global_batch << " = " << batch_size << " x " << accum
+            << " accumulation steps; LARS peak lr " << peak_lr << ", " << warmup << " warm-up of " << total_steps
+            << " steps; device " << device << (bf16 ? ", bf16 autocast" : "")
+            << (channels_last ? ", channels_last" : "") << "\n";
+  model.train();
+  if (bf16) set_cuda_autocast(true);
+  auto window_start = std::chrono::steady_clock::now();
+  int64_t window_images = 0;
+  double sum_images_per_second = 0;
+  int64_t measured_windows = 0;
+  while (step < last_step && !g_interrupted) {
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < accum; ++micro) {
+      auto views = next_views(step * accum + micro);
+      if (!views) break;
+      const auto out = model.forward(views->first, views->second);
+      // Each device batch's loss is a mean over its images; averaging them over the
+      // accumulation steps gives the mean over the global batch.
+      auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
+      loss.backward();
+      loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
+      if (bf16) at::autocast::clear_cache();
+      window_images += batch_size;
+    }
+    const double loss_value = loss_sum / static_cast<double>(accum);
+    if (!std::isfinite(loss_value)) {
+      std::cerr << "error: the loss is " << loss_value << " at step " << step + 1 << "; stopping without saving. "
+                << "The last good checkpoint is " << checkpoint_path << ".\n";
+      return 1;
+    }
+    lars.step();
+    lars.zero_grad();
+    schedule.step();
+    model.update_target(byol::schedule::target_tau(step + 1, total_steps, tau_base));
+    ++step;
+    if (step % log_every == 0 || step == last_step) {
+      synchronize(device);
+      const auto now = std::chrono::steady_clock::now();
+      const double seconds = std::chrono::duration<double>(now - window_start).count();
+      const double ips = static_cast<double>(window_images) / seconds;
+      // 65.6 GFLOP per source image: two views through the online network forward and backward
+      // and through the target forward, for ResNet-50 at 224 px.
+      const double mfu = ips * 65.6e9 / (peak_tflops * 1e12);
+      if (step > log_every) {  // the first window holds the warm-up
+        sum_images_per_second += ips;
+        ++measured_windows;
+      }
+      std::cout << "step " << step << "/" << total_steps << "  loss " << std::fixed << std::setprecision(4) << loss_value
+                << "  lr " << std::setprecision(4) << lars.param_groups()[0].options().get_lr() << "  "
+                << std::setprecision(1) << ips << " img/s";
+      if (cuda) std::cout << "  MFU " << std::setprecision(1) << 100 * mfu << "%";
+      std::cout << std::endl;
+      window_start = now;
+      window_images = 0;
+    }
+    if (step % checkpoint_every == 0) save();
+  }
+  if (bf16) set_cuda_autocast(false);
+  save();
+  byol::models::save_state_dict(*model.encoder(), encoder_path);
+  if (measured_windows > 0) {
+    const double ips = sum_images_per_second / static_cast<double>(measured_windows);
+    std::cout << "throughput: " << std::fixed << std::setprecision(1) << ips << " images/s";
+    if (cuda) std::cout << ", MFU " << 100 * ips * 65.6e9 / (peak_tflops * 1e12) << "% of " << peak_tflops << " TFLOP/s";
+    std::cout << " (mean of " << measured_windows << " windows after the first)\n";
+  }
+  std::cout << (g_interrupted ? "interrupted; " : "") << "checkpoint " << checkpoint_path << " (step " << step
+            << "), encoder " << encoder_path << " (torch.load + torchvision resnet load_state_dict, strict=False)\n";
+  return g_interrupted ? 130 : 0;
+}

@@ -1,0 +1,200 @@
+// SPEC.md's linear evaluation of an exported BYOL encoder: the encoder frozen (eval mode, no
+// grad), a linear classifier trained on its features for 80 epochs with SGD (Nesterov momentum
+// 0.9, lr 0.2 x batch / 256, cosine decay, no weight decay); train transform random resized crop
+// + flip, test transform resize 256 + centre crop 224; top-1 and top-5 on the validation folder.
+//
+//   linear_eval --encoder runs/imagenet_byol/encoder.pt --train /data/imagenet/train --val /data/imagenet/val
+//   (--help lists every flag)
+#include <byol/augment.hpp>
+#include <byol/data.hpp>
+#include <byol/models.hpp>
+#include <byol/models/export.hpp>
+#include <byol/schedule.hpp>
+
+#include <ATen/autocast_mode.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "common/flags.hpp"
+
+#include <iomanip>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+// Resize (shorter side to `resize`) and centre crop `size`, as one crop box per image resampled
+// to size x size: the box is the centred square of side min(h, w) * size / resize.
+at::Tensor center_crop(const std::vector<at::Tensor>& images, int64_t resize, int64_t size) {
+  std::vector<at::Tensor> out;
+  for (const auto& image : images) {
+    const double h = static_cast<double>(image.size(1)), w = static_cast<double>(image.size(2));
+    const double side = std::round(std::min(h, w) * static_cast<double>(size) / static_cast<double>(resize));
+    const auto box = torch::tensor({{std::floor((h - side) / 2), std::floor((w - side) / 2), side, side}});
+    out.push_back(byol::augment::functional::resized_crop(image.unsqueeze(0), box, size)[0]);
+  }
+  return torch::stack(out);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  byol_examples::Flags flags(
+      "linear_eval: SPEC.md's linear evaluation of an encoder exported by imagenet_byol (or any state dict\n"
+      "with torchvision's ResNet names).");
+  auto& encoder_path = flags.add("encoder", std::string(), "the exported encoder (encoder.pt); empty: random init");
+  auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
+  auto& train_dir = flags.add("train", std::string(), "training images DIR/<class>/*");
+  auto& val_dir = flags.add("val", std::string(), "validation images DIR/<class>/*");
+  auto& synthetic = flags.add_switch("synthetic", "random images and labels instead of folders (a smoke test)");
+  auto& epochs = flags.add("epochs", int64_t{80}, "epochs of the linear classifier");
+  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per step");
+  auto& base_lr = flags.add("base-lr", 0.2, "learning rate at batch 256 (scaled by batch / 256), cosine to 0");
+  auto& image_size = flags.add("image-size", int64_t{224}, "crop size");
+  auto& resize = flags.add("resize", int64_t{256}, "test transform: shorter side before the centre crop");
+  auto& device_name = flags.add("device", std::string("auto"), "cuda, cpu, or auto");
+  auto& workers = flags.add("workers", int64_t{0}, "decoding threads (0: every core)");
+  auto& threads = flags.add("threads", int64_t{0}, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
+  auto& seed = flags.add("seed", int64_t{0}, "seed");
+  flags.parse(argc, argv);
+
+  if (synthetic == (!train_dir.empty() || !val_dir.empty()) || (!synthetic && (train_dir.empty() || val_dir.empty()))) {
+    std::cerr << "error: pass --train DIR and --val DIR, or --synthetic\n";
+    return 2;
+  }
+  const torch::Device device(device_name == "auto" ? (torch::cuda::is_available() ? "cuda" : "cpu") : device_name);
+  torch::set_num_threads(byol_examples::choose_threads(threads));
+  torch::manual_seed(static_cast<uint64_t>(seed));
+  const int64_t decode_threads = workers > 0 ? workers : byol_examples::choose_threads(0);
+
+  // ---- the frozen encoder -------------------------------------------------------------------
+  const std::map<std::string, byol::models::ResNetOptions> archs = {
+      {"resnet18", byol::models::ResNetOptions::resnet18()}, {"resnet34", byol::models::ResNetOptions::resnet34()},
+      {"resnet50", byol::models::ResNetOptions::resnet50()}, {"resnet101", byol::models::ResNetOptions::resnet101()},
+      {"resnet152", byol::models::ResNetOptions::resnet152()}};
+  if (!archs.count(arch)) {
+    std::cerr << "error: --arch " << arch << " is not one of resnet18/34/50/101/152\n";
+    return 2;
+  }
+  byol::models::ResNet encoder(byol::models::ResNetOptions(archs.at(arch)).num_classes(0));
+  if (!encoder_path.empty()) {
+    try {
+      const auto unused = byol::models::load_state_dict(*encoder, encoder_path);
+      std::cout << "encoder from " << encoder_path << (unused.empty() ? "" : " (ignored: a classifier's keys)") << "\n";
+    } catch (const c10::Error& e) {
+      std::cerr << "error: " << e.what_without_backtrace() << "\n";
+      return 1;
+    }
+  } else {
+    std::cout << "no --encoder: evaluating the encoder at random initialisation\n";
+  }
+  encoder->to(device);
+  encoder->eval();
+  for (auto& p : encoder->parameters()) p.set_requires_grad(false);
+
+  // ---- data ---------------------------------------------------------------------------------
+  std::unique_ptr<byol::data::ImageFolder> train, val;
+  int64_t classes = 10, n_train = 512, n_val = 128;
+  if (!synthetic) {
+    try {
+      train = std::make_unique<byol::data::ImageFolder>(byol::data::ImageFolderOptions(train_dir).num_workers(decode_threads));
+      val = std::make_unique<byol::data::ImageFolder>(byol::data::ImageFolderOptions(val_dir).num_workers(decode_threads));
+    } catch (const c10::Error& e) {
+      std::cerr << "error: " << e.what_without_backtrace() << "\n";
+      return 1;
+    }
+    classes = static_cast<int64_t>(train->classes().size());
+    n_train = train->size();
+    n_val = val->size();
+  }
+  const auto crop = byol::augment::RandomResizedCrop(byol::augment::RandomResizedCropOptions(image_size));
+  const auto flip = byol::augment::RandomHorizontalFlip(byol::augment::RandomHorizontalFlipOptions().p(0.5));
+  const byol::augment::Normalize normalize;
+  // A batch of (images [B, 3, S, S] normalised on the device, labels [B]).
+  auto train_batch = [&](const std::vector<int64_t>& idx, at::Generator& g) {
+    at::Tensor x, y;
+    if (train) {
+      auto batch = train->get_batch(idx);
+      x = flip(crop(batch.images, g), g);
+      y = batch.labels;
+    } else {
+      x = torch::rand({static_cast<int64_t>(idx.size()), 3, image_size, image_size}, g);
+      y = torch::tensor(idx, torch::kLong).remainder(classes);
+    }
+    return std::make_pair(normalize(x.to(device)), y.to(device));
+  };
+  auto val_batch = [&](const std::vector<int64_t>& idx) {
+    at::Tensor x, y;
+    if (val) {
+      auto batch = val->get_batch(idx);
+      x = center_crop(batch.images, resize, image_size);
+      y = batch.labels;
+    } else {
+      auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(idx.front()) + 7);
+      x = torch::rand({static_cast<int64_t>(idx.size()), 3, image_size, image_size}, g);
+      y = torch::tensor(idx, torch::kLong).remainder(classes);
+    }
+    return std::make_pair(normalize(x.to(device)), y.to(device));
+  };
+
+  // ---- the linear classifier ----------------------------------------------------------------
+  torch::nn::Linear classifier(encoder->feature_dim(), classes);
+  {
+    torch::NoGradGuard no_grad;
+    classifier->weight.normal_(0, 0.01);
+    classifier->bias.zero_();
+  }
+  classifier->to(device);
+  const double peak = base_lr * static_cast<double>(batch_size) / 256.0;
+  torch::optim::SGD sgd(classifier->parameters(), torch::optim::SGDOptions(peak).momentum(0.9).nesterov(true));
+  const int64_t steps_per_epoch = n_train / batch_size;
+  if (steps_per_epoch == 0) {
+    std::cerr << "error: --batch-size " << batch_size << " exceeds the " << n_train << " training images\n";
+    return 2;
+  }
+  const int64_t total = steps_per_epoch * epochs;
+  std::cout << "linear evaluation: " << classes << " classes, " << n_train << " training and " << n_val
+            << " validation images, " << epochs << " epochs x " << steps_per_epoch << " steps, SGD Nesterov peak lr "
+            << peak << ", device " << device << "\n";
+  int64_t step = 0;
+  for (int64_t epoch = 0; epoch < epochs; ++epoch) {
+    const auto order = byol::data::epoch_permutation(n_train, static_cast<uint64_t>(seed), epoch);
+    double loss_sum = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      std::vector<int64_t> idx(order.begin() + s * batch_size, order.begin() + (s + 1) * batch_size);
+      at::Generator g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(static_cast<uint64_t>(seed), epoch, s));
+      const auto batch = train_batch(idx, g);
+      at::Tensor features;
+      {
+        torch::NoGradGuard no_grad;
+        features = encoder->forward(batch.first).flatten(1).to(torch::kFloat);
+      }
+      for (auto& group : sgd.param_groups()) group.options().set_lr(byol::schedule::warmup_cosine(step, 0, total, peak));
+      auto loss = torch::nn::functional::cross_entropy(classifier(features), batch.second);
+      sgd.zero_grad();
+      loss.backward();
+      sgd.step();
+      loss_sum += loss.item<double>();
+      ++step;
+    }
+    // Validation: resize + centre crop, top-1 and top-5.
+    int64_t top1 = 0, top5 = 0;
+    torch::NoGradGuard no_grad;
+    for (int64_t begin = 0; begin < n_val; begin += batch_size) {
+      std::vector<int64_t> idx;
+      for (int64_t i = begin; i < std::min(n_val, begin + batch_size); ++i) idx.push_back(i);
+      const auto batch = val_batch(idx);
+      const auto logits = classifier(encoder->forward(batch.first).flatten(1).to(torch::kFloat));
+      const auto best = std::get<1>(logits.topk(std::min<int64_t>(5, classes), 1));
+      const auto hit = best.eq(batch.second.unsqueeze(1));
+      top1 += hit.select(1, 0).sum().item<int64_t>();
+      top5 += hit.any(1).sum().item<int64_t>();
+    }
+    std::cout << "epoch " << epoch + 1 << "/" << epochs << "  train loss " << std::fixed << std::setprecision(4)
+              << loss_sum / static_cast<double>(steps_per_epoch) << "  val top-1 " << std::setprecision(2)
+              << 100.0 * static_cast<double>(top1) / static_cast<double>(n_val) << "%  top-5 "
+              << 100.0 * static_cast<double>(top5) / static_cast<double>(n_val) << "%" << std::endl;
+  }
+  return 0;
+}
