@@ -11,11 +11,17 @@
 #include "shapes.hpp"
 
 #include <benchmark/benchmark.h>
+#include <torch/cuda.h>
 #include <torch/torch.h>
 
 #include <vector>
 
 namespace {
+
+// On CUDA every timed iteration ends with a synchronisation, so the time is the kernels' own.
+void sync(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
 
 // ---- loss -------------------------------------------------------------------------------------
 
@@ -26,23 +32,27 @@ torch::Tensor naive_nmse(const torch::Tensor& p, const torch::Tensor& z) {
   return (2 - 2 * (np * nz.detach()).sum(1)).mean();
 }
 
-template <bool Naive, bool Backward>
-void BM_Loss(benchmark::State& state) {
+void run_loss(benchmark::State& state, bool naive, bool backward, torch::Device device) {
   const int64_t rows = state.range(0), width = 256;
-  auto p = torch::randn({rows, width}).requires_grad_(Backward);
-  const auto z = torch::randn({rows, width});
+  auto p = torch::randn({rows, width}, device).requires_grad_(backward);
+  const auto z = torch::randn({rows, width}, device);
   for (auto _ : state) {
-    auto loss = Naive ? naive_nmse(p, z) : byol::functional::normalized_mse(p, z);
-    if (Backward) {
+    auto loss = naive ? naive_nmse(p, z) : byol::functional::normalized_mse(p, z);
+    if (backward) {
       loss.backward();
       p.mutable_grad().reset();
     }
     benchmark::DoNotOptimize(loss.data_ptr());
+    sync(device);
   }
   // Bytes the fused kernels must touch: read p and z (forward); read p, z, write grad (backward).
-  const int64_t bytes = rows * width * 4 * (Backward ? 5 : 2);
+  const int64_t bytes = rows * width * 4 * (backward ? 5 : 2);
   state.SetBytesProcessed(state.iterations() * bytes);
   state.SetItemsProcessed(state.iterations() * rows);
+}
+template <bool Naive, bool Backward>
+void BM_Loss(benchmark::State& state) {
+  run_loss(state, Naive, Backward, torch::kCPU);
 }
 BENCHMARK_TEMPLATE(BM_Loss, false, false)->Name("BM_LossForward/byol")->Arg(256)->Arg(1024)->Arg(4096);
 BENCHMARK_TEMPLATE(BM_Loss, true, false)->Name("BM_LossForward/naive")->Arg(256)->Arg(1024)->Arg(4096);
@@ -51,9 +61,10 @@ BENCHMARK_TEMPLATE(BM_Loss, true, true)->Name("BM_LossForwardBackward/naive")->A
 
 // ---- EMA --------------------------------------------------------------------------------------
 
-std::vector<torch::Tensor> make_tensors(const std::vector<byol_bench::Shape>& shapes) {
+std::vector<torch::Tensor> make_tensors(const std::vector<byol_bench::Shape>& shapes,
+                                        torch::Device device = torch::kCPU) {
   std::vector<torch::Tensor> out;
-  for (const auto& s : shapes) out.push_back(torch::randn(s));
+  for (const auto& s : shapes) out.push_back(torch::randn(s, device));
   return out;
 }
 
@@ -65,14 +76,13 @@ int64_t count_floats(const std::vector<torch::Tensor>& ts) {
 
 enum class EmaKind { fused, out_of_place, in_place, copy };
 
-template <EmaKind Kind>
-void BM_Ema(benchmark::State& state) {
-  auto target = make_tensors(byol_bench::ema_shapes());
-  const auto online = make_tensors(byol_bench::ema_shapes());
+void run_ema(benchmark::State& state, EmaKind kind, torch::Device device) {
+  auto target = make_tensors(byol_bench::ema_shapes(), device);
+  const auto online = make_tensors(byol_bench::ema_shapes(), device);
   const double tau = 0.996;
   torch::NoGradGuard no_grad;
   for (auto _ : state) {
-    switch (Kind) {
+    switch (kind) {
       case EmaKind::fused:
         byol::functional::ema_update_(target, online, tau);
         break;
@@ -86,6 +96,7 @@ void BM_Ema(benchmark::State& state) {
         for (size_t i = 0; i < target.size(); ++i) target[i].copy_(online[i]);
         break;
     }
+    sync(device);
     benchmark::ClobberMemory();
   }
   const int64_t floats = count_floats(target);
@@ -93,6 +104,10 @@ void BM_Ema(benchmark::State& state) {
   state.counters["Mfloats"] = static_cast<double>(floats) / 1e6;
   // Bytes of the floor (one read, one write); every variant is scaled the same way.
   state.SetBytesProcessed(state.iterations() * floats * 4 * 2);
+}
+template <EmaKind Kind>
+void BM_Ema(benchmark::State& state) {
+  run_ema(state, Kind, torch::kCPU);
 }
 BENCHMARK_TEMPLATE(BM_Ema, EmaKind::fused)->Name("BM_Ema/byol")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Ema, EmaKind::out_of_place)->Name("BM_Ema/out_of_place_loop")->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -125,9 +140,8 @@ struct LoopLars {
   }
 };
 
-template <bool Loop>
-void BM_Lars(benchmark::State& state) {
-  auto params = make_tensors(byol_bench::lars_shapes());
+void run_lars(benchmark::State& state, bool use_loop, torch::Device device) {
+  auto params = make_tensors(byol_bench::lars_shapes(), device);
   for (auto& p : params) {
     p.requires_grad_(true);
     p.mutable_grad() = torch::randn_like(p) * 1e-3;
@@ -135,11 +149,12 @@ void BM_Lars(benchmark::State& state) {
   byol::optim::LARS lars(params, byol::optim::LARSOptions(1e-4).weight_decay(1.5e-6));
   LoopLars loop;
   for (auto _ : state) {
-    if (Loop) {
+    if (use_loop) {
       loop.step(params, 1e-4, 0.9, 1.5e-6, 0.001);
     } else {
       lars.step();
     }
+    sync(device);
     benchmark::ClobberMemory();
   }
   const int64_t floats = count_floats(params);
@@ -147,7 +162,39 @@ void BM_Lars(benchmark::State& state) {
   // Bytes of the fused kernel: pass 1 reads w, g; pass 2 reads w, g, m and writes w, m.
   state.SetBytesProcessed(state.iterations() * floats * 4 * 7);
 }
+template <bool Loop>
+void BM_Lars(benchmark::State& state) {
+  run_lars(state, Loop, torch::kCPU);
+}
 BENCHMARK_TEMPLATE(BM_Lars, false)->Name("BM_Lars/byol")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_TEMPLATE(BM_Lars, true)->Name("BM_Lars/per_parameter_loop")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same kernels on CUDA, registered when a device is present (names end in CUDA).
+[[maybe_unused]] const bool cuda_registered = [] {
+  if (!torch::cuda::is_available()) return false;
+  const torch::Device cuda(torch::kCUDA);
+  for (const bool naive : {false, true}) {
+    for (const bool backward : {false, true}) {
+      const std::string name = std::string(backward ? "BM_LossForwardBackwardCUDA/" : "BM_LossForwardCUDA/") +
+                               (naive ? "naive" : "byol");
+      benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run_loss(s, naive, backward, cuda); })
+          ->Arg(256)->Arg(1024)->Arg(4096)->UseRealTime();
+    }
+  }
+  const std::pair<const char*, EmaKind> ema[] = {{"BM_EmaCUDA/byol", EmaKind::fused},
+                                                 {"BM_EmaCUDA/out_of_place_loop", EmaKind::out_of_place},
+                                                 {"BM_EmaCUDA/in_place_loop", EmaKind::in_place},
+                                                 {"BM_EmaCUDA/copy_floor", EmaKind::copy}};
+  for (const auto& e : ema) {
+    const EmaKind kind = e.second;
+    benchmark::RegisterBenchmark(e.first, [=](benchmark::State& s) { run_ema(s, kind, cuda); })
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_LarsCUDA/byol", [=](benchmark::State& s) { run_lars(s, false, cuda); })
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_LarsCUDA/per_parameter_loop", [=](benchmark::State& s) { run_lars(s, true, cuda); })
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
+  return true;
+}();
 
 }  // namespace

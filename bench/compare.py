@@ -16,11 +16,14 @@ def load_cpp(path):
     with open(path) as f:
         data = json.load(f)
     times = OrderedDict()
+    aggregated = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
     for b in data["benchmarks"]:
-        if b.get("run_type", "iteration") != "iteration":
+        # With --benchmark_repetitions the median of the repetitions stands for the kernel.
+        if aggregated and not (b.get("run_type") == "aggregate" and b.get("aggregate_name") == "median"):
             continue
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
-        times[b["name"].replace("/real_time", "")] = b["real_time"] * scale
+        name = b.get("run_name", b["name"]).replace("/real_time", "")
+        times[name] = b["real_time"] * scale
     return data.get("context", {}), times
 
 
@@ -36,8 +39,15 @@ def load_python(path):
 
 
 def family(name):
-    # BM_LossForward/byol/256 -> (BM_LossForward, 256); BM_Ema/in_place_loop -> (BM_Ema, "")
+    # BM_LossForward/byol/256 -> (BM_LossForward, 256, byol); BM_Ema/in_place_loop -> (BM_Ema, "", in_place_loop)
+    # The augmentation benchmarks read BM_ByolViews/<size> (byol), BM_ByolViewsPerImage/<size> and
+    # BM_ByolViewsFromList/<size> (variants of the same family).
     parts = name.split("/")
+    if len(parts) == 2 and parts[1].isdigit():
+        for suffix in ("PerImage", "FromList"):
+            if parts[0].endswith(suffix):
+                return parts[0][: -len(suffix)], parts[1], suffix[0].lower() + suffix[1:]
+        return parts[0], parts[1], "byol"
     arg = parts[2] if len(parts) > 2 else ""
     return parts[0], arg, parts[1] if len(parts) > 1 else ""
 

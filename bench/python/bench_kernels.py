@@ -116,6 +116,9 @@ def main():
     device = torch.device(args.device)
 
     def out(name, seconds):
+        if device.type == "cuda":  # the C++ side names its CUDA runs BM_<Family>CUDA/...
+            family, rest = name.split("/", 1)
+            name = f"{family}CUDA/{rest}"
         if args.filter in name:
             print(json.dumps({"name": name, "seconds": seconds, "torch": torch.__version__, "threads": threads}),
                   flush=True)
