@@ -8,7 +8,6 @@
 #include <byol/byol.hpp>
 #include <byol/models.hpp>
 
-#include <ATen/autocast_mode.h>
 #include <benchmark/benchmark.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -33,24 +32,10 @@ void run_step(benchmark::State& state, Encoder encoder, int64_t batch, int64_t s
     v2 = v2.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   auto step = [&] {
-    if (bf16) {
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-      at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-#endif
-    }
-    auto loss = model.loss(v1, v2);
-    loss.backward();
-    if (bf16) {
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-      at::autocast::set_autocast_enabled(at::kCUDA, false);
-#else
-      at::autocast::set_enabled(false);
-#endif
-      at::autocast::clear_cache();
+    {
+      byol::CudaAutocast mixed_precision(bf16);
+      auto loss = model.loss(v1, v2);
+      loss.backward();
     }
     lars.step();
     lars.zero_grad();

@@ -15,7 +15,6 @@
 #include <byol/models.hpp>
 #include <byol/models/export.hpp>
 
-#include <ATen/autocast_mode.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
@@ -39,17 +38,6 @@ namespace fs = std::filesystem;
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_signal(int) { g_interrupted = true; }
-
-// bfloat16 autocast on CUDA for the current thread (the API moved in LibTorch 2.4).
-void set_cuda_autocast(bool enabled) {
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, enabled);
-#else
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(enabled);
-#endif
-}
 
 // Every 4-D parameter and buffer of `module` in channels-last layout (what Tensor Cores want for
 // convolutions); the learner's target follows its online twin's layout by itself.
@@ -125,15 +113,14 @@ int main(int argc, char** argv) {
   const std::string checkpoint_path = out_dir + "/checkpoint.pt", encoder_path = out_dir + "/encoder.pt";
 
   // ---- model ----------------------------------------------------------------------------
-  const std::map<std::string, byol::models::ResNetOptions> archs = {
-      {"resnet18", byol::models::ResNetOptions::resnet18()}, {"resnet34", byol::models::ResNetOptions::resnet34()},
-      {"resnet50", byol::models::ResNetOptions::resnet50()}, {"resnet101", byol::models::ResNetOptions::resnet101()},
-      {"resnet152", byol::models::ResNetOptions::resnet152()}};
-  if (!archs.count(arch)) {
-    std::cerr << "error: --arch " << arch << " is not one of resnet18/34/50/101/152\n";
+  byol::models::ResNetOptions resnet_options(byol::models::ResNetOptions::resnet50());
+  try {
+    resnet_options = byol::models::ResNetOptions::named(arch);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: --arch: " << e.what_without_backtrace() << "\n";
     return 2;
   }
-  byol::models::ResNet encoder(byol::models::ResNetOptions(archs.at(arch)).num_classes(0));
+  byol::models::ResNet encoder(resnet_options.num_classes(0));
   byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
   model.to(device);
   if (channels_last) to_channels_last(model);
@@ -241,7 +228,6 @@ int main(int argc, char** argv) {
             << " steps; device " << device << (bf16 ? ", bf16 autocast" : "")
             << (channels_last ? ", channels_last" : "") << "\n";
   model.train();
-  if (bf16) set_cuda_autocast(true);
   auto window_start = std::chrono::steady_clock::now();
   int64_t window_images = 0;
   double sum_images_per_second = 0;
@@ -251,13 +237,15 @@ int main(int argc, char** argv) {
     for (int64_t micro = 0; micro < accum; ++micro) {
       auto views = next_views(step * accum + micro);
       if (!views) break;
-      const auto out = model.forward(views->first, views->second);
-      // Each device batch's loss is a mean over its images; averaging them over the
-      // accumulation steps gives the mean over the global batch.
-      auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
-      loss.backward();
-      loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
-      if (bf16) at::autocast::clear_cache();
+      {
+        byol::CudaAutocast mixed_precision(bf16);
+        const auto out = model.forward(views->first, views->second);
+        // Each device batch's loss is a mean over its images; averaging them over the
+        // accumulation steps gives the mean over the global batch.
+        auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
+        loss.backward();
+        loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
+      }
       window_images += batch_size;
     }
     const double loss_value = loss_sum / static_cast<double>(accum);
@@ -293,7 +281,6 @@ int main(int argc, char** argv) {
     }
     if (step % checkpoint_every == 0) save();
   }
-  if (bf16) set_cuda_autocast(false);
   save();
   byol::models::save_state_dict(*model.encoder(), encoder_path);
   if (measured_windows > 0) {

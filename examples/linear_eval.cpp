@@ -69,15 +69,14 @@ int main(int argc, char** argv) {
   const int64_t decode_threads = workers > 0 ? workers : byol_examples::choose_threads(0);
 
   // ---- the frozen encoder -------------------------------------------------------------------
-  const std::map<std::string, byol::models::ResNetOptions> archs = {
-      {"resnet18", byol::models::ResNetOptions::resnet18()}, {"resnet34", byol::models::ResNetOptions::resnet34()},
-      {"resnet50", byol::models::ResNetOptions::resnet50()}, {"resnet101", byol::models::ResNetOptions::resnet101()},
-      {"resnet152", byol::models::ResNetOptions::resnet152()}};
-  if (!archs.count(arch)) {
-    std::cerr << "error: --arch " << arch << " is not one of resnet18/34/50/101/152\n";
+  byol::models::ResNetOptions resnet_options(byol::models::ResNetOptions::resnet50());
+  try {
+    resnet_options = byol::models::ResNetOptions::named(arch);
+  } catch (const c10::Error& e) {
+    std::cerr << "error: --arch: " << e.what_without_backtrace() << "\n";
     return 2;
   }
-  byol::models::ResNet encoder(byol::models::ResNetOptions(archs.at(arch)).num_classes(0));
+  byol::models::ResNet encoder(resnet_options.num_classes(0));
   if (!encoder_path.empty()) {
     try {
       const auto unused = byol::models::load_state_dict(*encoder, encoder_path);

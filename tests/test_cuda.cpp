@@ -1,6 +1,7 @@
 // The device paths on CUDA, checked against the CPU results (the CPU paths are pinned to float64
 // re-derivations elsewhere). Without a CUDA device every case says so and passes vacuously; the
 // GPU check script (scripts/gpu-check.sh) runs them where a device exists.
+#include <byol/autocast.hpp>
 #include <byol/ema.hpp>
 #include <byol/learner.hpp>
 #include <byol/loss.hpp>
@@ -94,4 +95,23 @@ TEST_CASE("CUDA: a BYOL learner moved to the device trains and follows with its 
   model.update_target(0.9);
   REQUIRE(std::isfinite(loss.item<double>()));
   for (const auto& p : model.target_encoder()->parameters()) REQUIRE(p.device().is_cuda());
+}
+
+TEST_CASE("CudaAutocast turns CUDA autocast on for its scope and restores the state", "[cuda]") {
+  REQUIRE_FALSE(byol::CudaAutocast::enabled());
+  {
+    byol::CudaAutocast outer;
+    REQUIRE(byol::CudaAutocast::enabled());
+    {
+      byol::CudaAutocast off(false);  // a disabled guard changes nothing
+      REQUIRE(byol::CudaAutocast::enabled());
+    }
+    REQUIRE(byol::CudaAutocast::enabled());
+    if (torch::cuda::is_available()) {
+      const auto a = torch::randn({8, 8}, torch::kCUDA);
+      REQUIRE(torch::mm(a, a).scalar_type() == torch::kBFloat16);
+    }
+  }
+  REQUIRE_FALSE(byol::CudaAutocast::enabled());
+  byol_test::require_error([] { byol::CudaAutocast bad(true, torch::kFloat); }, {"dtype", "Float"});
 }

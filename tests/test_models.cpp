@@ -447,3 +447,10 @@ TEST_CASE("Model errors name the bad option or input", "[models]") {
   byol::models::SmallCNN small{byol::models::SmallCNNOptions()};
   require_error([&] { small(torch::randn({2, 3, 28, 28})); }, {"SmallCNN", "[B, 1, H, W]", "[2, 3, 28, 28]"});
 }
+
+TEST_CASE("ResNetOptions::named gives torchvision's models by name", "[models]") {
+  REQUIRE(byol::models::ResNetOptions::named("resnet18").layers() == std::vector<int64_t>{2, 2, 2, 2});
+  REQUIRE(byol::models::ResNetOptions::named("resnet50").block() == byol::models::ResNetBlock::bottleneck);
+  REQUIRE(byol::models::ResNetOptions::named("resnet152").layers() == std::vector<int64_t>{3, 8, 36, 3});
+  byol_test::require_error([] { byol::models::ResNetOptions::named("resnet51"); }, {"resnet51", "resnet50"});
+}

@@ -5,12 +5,13 @@
 ///     #include <byol/byol.hpp>
 ///
 /// or one header per component: loss.hpp, ema.hpp, schedule.hpp, optim/lars.hpp, heads.hpp,
-/// learner.hpp, eval.hpp, checkpoint.hpp, augment.hpp. Image data and models have their own
+/// learner.hpp, eval.hpp, checkpoint.hpp, augment.hpp, autocast.hpp. Image data and models have their own
 /// umbrellas (data.hpp, models.hpp).
 
 #include <byol/version.hpp>
 
 #include <byol/augment.hpp>
+#include <byol/autocast.hpp>
 #include <byol/checkpoint.hpp>
 #include <byol/ema.hpp>
 #include <byol/eval.hpp>

@@ -60,6 +60,20 @@ struct ResNetOptions {
   static ResNetOptions resnet101() { return ResNetOptions(ResNetBlock::bottleneck, {3, 4, 23, 3}); }
   /// torchvision's resnet152: Bottleneck, {3, 8, 36, 3}.
   static ResNetOptions resnet152() { return ResNetOptions(ResNetBlock::bottleneck, {3, 8, 36, 3}); }
+  /// The options of torchvision's model of that name: "resnet18", "resnet34", "resnet50",
+  /// "resnet101" or "resnet152" (a command-line flag, say); any other name is an error that
+  /// lists them.
+  ///
+  ///     auto options = byol::models::ResNetOptions::named("resnet50").num_classes(0);
+  static ResNetOptions named(const std::string& name) {
+    if (name == "resnet18") return resnet18();
+    if (name == "resnet34") return resnet34();
+    if (name == "resnet50") return resnet50();
+    if (name == "resnet101") return resnet101();
+    TORCH_CHECK(name == "resnet152", "ResNetOptions::named: '", name,
+                "' is not one of resnet18, resnet34, resnet50, resnet101, resnet152");
+    return resnet152();
+  }
 
   /// Residual block type.
   TORCH_ARG(ResNetBlock, block);

@@ -197,45 +197,38 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
   });
 }
 
-/// Any device: multi-tensor (foreach) operations and device-side trust ratios; nothing is read
-/// back to the host.
+/// Any device: a handful of multi-tensor (foreach) kernels for the whole group. The norms and
+/// trust ratios are computed on the device; the vector of trust ratios then comes to the host in
+/// ONE copy per step (not one read per tensor), because a per-tensor scale is a multi-tensor
+/// kernel only as a list of host scalars.
 inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
                               const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
                               const LARSStep& hp) {
-  std::vector<at::Tensor> ad_w, ad_g, ex_g;
+  std::vector<at::Tensor> ad_w, ad_g;
   for (size_t t = 0; t < params.size(); ++t) {
     if (adapted[t]) {
       ad_w.push_back(params[t]);
       ad_g.push_back(grads[t]);
-    } else {
-      ex_g.push_back(grads[t]);
     }
   }
-  // The update u for every parameter, in the order of `params`.
-  std::vector<at::Tensor> updates(params.size());
+  // The update u for every parameter, in the order of `params`: u = g for excluded ones.
+  std::vector<at::Tensor> updates(grads.begin(), grads.end());
   if (!ad_w.empty()) {
+    // g' = g + wd w, always a new list: the scaling below must not touch the gradients.
     std::vector<at::Tensor> g_prime =
         hp.weight_decay != 0.0 ? at::_foreach_add(ad_g, ad_w, hp.weight_decay) : at::_foreach_mul(ad_g, 1.0);
     const at::Tensor w_norm = at::stack(at::_foreach_norm(ad_w)).to(at::kFloat);
     const at::Tensor g_norm = at::stack(at::_foreach_norm(g_prime)).to(at::kFloat);
     const at::Tensor trust =
-        at::where((w_norm > 0) & (g_norm > 0), hp.eta * w_norm / g_norm, at::ones_like(w_norm));
-    std::vector<at::Tensor> factors = trust.unbind(0);
-    for (size_t i = 0; i < factors.size(); ++i) {
-      factors[i] = factors[i].to(g_prime[i].scalar_type());
-    }
-    at::_foreach_mul_(g_prime, factors);
+        at::where((w_norm > 0) & (g_norm > 0), hp.eta * w_norm / g_norm, at::ones_like(w_norm)).to(at::kCPU, at::kDouble);
+    const double* ratios = trust.data_ptr<double>();
+    std::vector<c10::Scalar> scales(ratios, ratios + trust.numel());
+    at::_foreach_mul_(g_prime, scales);
     size_t a = 0;
     for (size_t t = 0; t < params.size(); ++t) {
       if (adapted[t]) {
         updates[t] = g_prime[a++];
       }
-    }
-  }
-  size_t e = 0;
-  for (size_t t = 0; t < params.size(); ++t) {
-    if (!adapted[t]) {
-      updates[t] = ex_g[e++];
     }
   }
   at::_foreach_mul_(momenta, hp.momentum);
