@@ -440,7 +440,9 @@ int main(int argc, char** argv) {
       bar.finish();
       std::cout << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
                 << ", online probe " << std::setprecision(3) << 100 * row.probe_accuracy << "%";
-      if (std::isfinite(row.knn_accuracy)) std::cout << ", k-NN (10k/2k subset) " << 100 * row.knn_accuracy << "%";
+      if (std::isfinite(row.knn_accuracy)) {
+        std::cout << ", k-NN (" << knn_train << "/" << knn_test << " subset) " << 100 * row.knn_accuracy << "%";
+      }
       std::cout << std::endl;
     }
     rows.push_back(row);
