@@ -32,11 +32,12 @@ void run_step(benchmark::State& state, Encoder encoder, int64_t batch, int64_t s
     v2 = v2.contiguous(torch::MemoryFormat::ChannelsLast);
   }
   auto step = [&] {
+    torch::Tensor loss;
     {
       byol::CudaAutocast mixed_precision(bf16);
-      auto loss = model.loss(v1, v2);
-      loss.backward();
+      loss = model.loss(v1, v2);
     }
+    loss.backward();
     lars.step();
     lars.zero_grad();
     model.update_target(0.996);

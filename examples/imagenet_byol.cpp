@@ -237,15 +237,16 @@ int main(int argc, char** argv) {
     for (int64_t micro = 0; micro < accum; ++micro) {
       auto views = next_views(step * accum + micro);
       if (!views) break;
+      torch::Tensor loss;
       {
-        byol::CudaAutocast mixed_precision(bf16);
+        byol::CudaAutocast mixed_precision(bf16);  // the forward pass and the loss; backward outside
         const auto out = model.forward(views->first, views->second);
         // Each device batch's loss is a mean over its images; averaging them over the
         // accumulation steps gives the mean over the global batch.
-        auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
-        loss.backward();
-        loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
+        loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
       }
+      loss.backward();
+      loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
       window_images += batch_size;
     }
     const double loss_value = loss_sum / static_cast<double>(accum);

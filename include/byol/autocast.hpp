@@ -5,11 +5,12 @@
 /// lives; the previous state comes back, and the cast cache is cleared, when it ends. byol's loss
 /// accumulates in float32 whatever comes in, and the EMA and LARS work on the float32 weights.
 ///
+///     at::Tensor loss;
 ///     {
 ///       byol::CudaAutocast bf16;                   // bfloat16 by default
-///       auto loss = model.loss(view1, view2);
-///       loss.backward();
+///       loss = model.loss(view1, view2);           // the forward pass only, as in Python
 ///     }
+///     loss.backward();
 ///     lars.step();
 
 #include <byol/version.hpp>
