@@ -724,10 +724,14 @@ TEST_CASE("views are reproducible under manual_seed and with an explicit generat
 }
 
 TEST_CASE("byol_view1 and byol_view2 follow SPEC.md's table", "[augment]") {
-  for (const int64_t size : {224, 96, 32, 10}) {
+  // SPEC.md's blur kernel 2 floor(S / 20) + 1, worked out by hand: 23 at 224, 9 at 96, 3 at 32,
+  // 1 (no blur) at 10.
+  const std::vector<std::pair<int64_t, int64_t>> kernels{{224, 23}, {96, 9}, {32, 3}, {10, 1}};
+  for (const auto& size_kernel : kernels) {
+    const int64_t size = size_kernel.first, kernel = size_kernel.second;
+    REQUIRE(A::byol_blur_kernel_size(size) == kernel);
     const auto t1 = A::byol_view1(size);
     const auto t2 = A::byol_view2(size);
-    const int64_t kernel = size == 224 ? 23 : size == 96 ? 9 : 3;
     for (const auto* view : {&t1, &t2}) {
       const auto& crop = view->get<0>().options();
       REQUIRE(crop.size() == size);
@@ -753,6 +757,17 @@ TEST_CASE("byol_view1 and byol_view2 follow SPEC.md's table", "[augment]") {
     REQUIRE(t2.get<4>().options().p() == 0.1);
     REQUIRE(t1.get<5>().options().p() == 0.0);
     REQUIRE(t2.get<5>().options().p() == 0.2);
+  }
+  REQUIRE(A::byol_blur_kernel_size(19) == 1);
+  REQUIRE(A::byol_blur_kernel_size(20) == 3);
+  // At 10 px view 1's blur (p 1.0, kernel 1) leaves every image as it is, on both paths.
+  const auto blur = A::byol_view1(10).get<4>();
+  const auto small = torch::rand({4, 3, 10, 10});
+  for (const bool generic : {false, true}) {
+    F::detail::ForceGenericPath path(generic);
+    auto gen = at::detail::createCPUGenerator(13);
+    REQUIRE(torch::equal(blur(small, gen), small));
+    REQUIRE(torch::equal(F::gaussian_blur(small, torch::tensor({0.1, 0.5, 1.0, 2.0}), 1), small));
   }
   // A list of decoded images through a whole view, then Normalize.
   std::vector<torch::Tensor> decoded{torch::randint(0, 256, {3, 50, 70}, torch::kByte),
@@ -808,6 +823,13 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
       },
       {"RandomResizedCrop", "image 1", "[1, 8, 8]"});
   require_error([&] { view(std::vector<torch::Tensor>{torch::rand({1, 3, 8, 8})}); }, {"[C, H, W]", "[1, 3, 8, 8]"});
+  // Image sizes given to sample must be at least 1.
+  const A::RandomResizedCrop crop(8);
+  auto sizes_gen = at::detail::createCPUGenerator(2);
+  require_error([&] { crop.sample(torch::tensor({40.0, 0.0}), torch::tensor({60.0, 30.0}), sizes_gen); },
+                {"RandomResizedCrop", "heights", "heights[1] = 0"});
+  require_error([&] { crop.sample(torch::tensor({40.0, 20.0}), torch::tensor({-3.0, 30.0}), sizes_gen); },
+                {"RandomResizedCrop", "widths", "widths[0] = -3"});
   // Params drawn for another batch size.
   const A::RandomHorizontalFlip flip;
   auto gen = at::detail::createCPUGenerator(1);

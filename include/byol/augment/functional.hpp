@@ -847,9 +847,11 @@ inline void gaussian_blur_rows_(at::Tensor& x, const std::vector<int64_t>& rows,
 
 // ---- validation shared with the random ops ----------------------------------------------------
 
-/// Validated boxes as a [B, 4] float64 CPU tensor of whole pixels (top, left, height, width).
-inline at::Tensor checked_boxes(const at::Tensor& boxes, int64_t batch, int64_t height, int64_t width,
-                                const char* where) {
+/// Validated boxes as a [B, 4] float64 CPU tensor of whole pixels (top, left, height, width), box i
+/// inside image i of heights[i] x widths[i] pixels.
+inline at::Tensor checked_boxes(const at::Tensor& boxes, const std::vector<int64_t>& heights,
+                                const std::vector<int64_t>& widths, const char* where) {
+  const auto batch = static_cast<int64_t>(heights.size());
   TORCH_CHECK(boxes.defined(), where, ": boxes is an undefined tensor");
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(0) == batch && boxes.size(1) == 4, where,
               ": boxes must have shape [B, 4] = [", batch, ", 4] (top, left, height, width), got ", boxes.sizes());
@@ -859,13 +861,21 @@ inline at::Tensor checked_boxes(const at::Tensor& boxes, int64_t batch, int64_t 
   const double* v = cpu.data_ptr<double>();
   for (int64_t i = 0; i < batch; ++i) {
     const double top = v[4 * i], left = v[4 * i + 1], h = v[4 * i + 2], w = v[4 * i + 3];
+    const int64_t height = heights[static_cast<size_t>(i)], width = widths[static_cast<size_t>(i)];
     TORCH_CHECK(std::isfinite(top) && std::isfinite(left) && std::isfinite(h) && std::isfinite(w) && h >= 1 &&
                     w >= 1 && top >= 0 && left >= 0 && top + h <= static_cast<double>(height) &&
                     left + w <= static_cast<double>(width),
                 where, ": box ", i, " (top ", top, ", left ", left, ", height ", h, ", width ", w,
-                ") must have height and width >= 1 and lie inside the ", height, "x", width, " image");
+                ") must have height and width >= 1 and lie inside image ", i, " (", height, "x", width, ")");
   }
   return cpu;
+}
+
+/// The same for a batch of B images of one size, height x width.
+inline at::Tensor checked_boxes(const at::Tensor& boxes, int64_t batch, int64_t height, int64_t width,
+                                const char* where) {
+  const auto n = static_cast<size_t>(batch);
+  return checked_boxes(boxes, std::vector<int64_t>(n, height), std::vector<int64_t>(n, width), where);
 }
 
 /// The validated sigma as a float64 CPU tensor.
@@ -884,31 +894,45 @@ inline void check_kernel_size(int64_t kernel_size, const char* where) {
               kernel_size);
 }
 
+/// Crops a list of [C, H_i, W_i] images (one C and dtype, on the CPU) with validated CPU boxes into
+/// a new [B, C, S, S] tensor of the compute dtype: the fused kernel, one parallel loop over the
+/// images, each reading only its box.
+inline at::Tensor cpu_resized_crop(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t size,
+                                   Interpolation interpolation, bool antialias) {
+  const at::Tensor& first = images.front();
+  const auto type = first.scalar_type();
+  const at::ScalarType dtype = compute_type(type);
+  const bool readable = type == at::kByte || type == at::kFloat || type == at::kDouble;  // read as they are
+  std::vector<at::Tensor> list;
+  list.reserve(images.size());
+  for (const at::Tensor& image : images) {
+    list.push_back((readable ? image : image.to(dtype)).contiguous());
+  }
+  at::Tensor out =
+      at::empty({static_cast<int64_t>(images.size()), first.size(0), size, size}, first.options().dtype(dtype));
+  cpu::resized_crop(list, boxes, size, interpolation, antialias, out);
+  return out;
+}
+
 /// Crops a batch [B, C, H, W] (uint8 or floating) with validated CPU boxes into a new
 /// [B, C, S, S] tensor of the compute dtype.
 inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor& boxes, int64_t size,
                                      Interpolation interpolation, bool antialias) {
   const int64_t batch = images.size(0);
-  const at::ScalarType dtype = compute_type(images.scalar_type());
-  const auto out_options = images.options().dtype(dtype);
   if (use_cpu_kernels(images)) {
-    at::Tensor out = at::empty({batch, images.size(1), size, size}, out_options);
-    const auto type = images.scalar_type();
-    const at::Tensor x = (type == at::kByte || type == at::kFloat || type == at::kDouble ? images : images.to(dtype))
-                             .contiguous();
     std::vector<at::Tensor> list;
     list.reserve(static_cast<size_t>(batch));
     for (int64_t i = 0; i < batch; ++i) {
-      list.push_back(x.select(0, i));
+      list.push_back(images.select(0, i));
     }
-    cpu::resized_crop(list, boxes, size, interpolation, antialias, out);
-    return out;
+    return cpu_resized_crop(list, boxes, size, interpolation, antialias);
   }
+  const at::ScalarType dtype = compute_type(images.scalar_type());
   const int64_t rows = rows_per_chunk(images, images.size(1) * size * size);
   if (rows >= batch) {
     return aten::resized_crop(images, boxes, size, interpolation, antialias, dtype);
   }
-  at::Tensor out = at::empty({batch, images.size(1), size, size}, out_options);
+  at::Tensor out = at::empty({batch, images.size(1), size, size}, images.options().dtype(dtype));
   for (int64_t begin = 0; begin < batch; begin += rows) {
     const int64_t n = std::min(rows, batch - begin);
     out.narrow(0, begin, n)
@@ -916,6 +940,39 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
                                   antialias, dtype));
   }
   return out;
+}
+
+/// Crops a list of [C, H_i, W_i] images (one C, dtype and device) with validated CPU boxes, box i
+/// relative to image i, into a new [B, C, S, S] tensor of the compute dtype. Only the boxes'
+/// pixels are read, so a large decoded image costs no more than its crop.
+inline at::Tensor resized_crop_list(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t size,
+                                    Interpolation interpolation, bool antialias) {
+  if (use_cpu_kernels(images.front())) {
+    return cpu_resized_crop(images, boxes, size, interpolation, antialias);
+  }
+  // Elsewhere: each image cut to its box first, then resampled as a batch of one.
+  const at::Tensor& first = images.front();
+  const at::ScalarType dtype = compute_type(first.scalar_type());
+  const auto batch = static_cast<int64_t>(images.size());
+  at::Tensor out = at::empty({batch, first.size(0), size, size}, first.options().dtype(dtype));
+  const double* b = boxes.data_ptr<double>();
+  for (int64_t i = 0; i < batch; ++i) {
+    const double top = b[4 * i], left = b[4 * i + 1], h = b[4 * i + 2], w = b[4 * i + 3];
+    const at::Tensor cut = images[static_cast<size_t>(i)]
+                               .narrow(1, static_cast<int64_t>(top), static_cast<int64_t>(h))
+                               .narrow(2, static_cast<int64_t>(left), static_cast<int64_t>(w))
+                               .unsqueeze(0);
+    const at::Tensor local = at::tensor({0.0, 0.0, h, w}, at::TensorOptions().dtype(at::kDouble)).view({1, 4});
+    out.narrow(0, i, 1).copy_(aten::resized_crop(cut, local, size, interpolation, antialias, dtype));
+  }
+  return out;
+}
+
+/// Per-channel values (a mean or a standard deviation) as a [1, C, 1, 1] tensor of images' dtype,
+/// on images' device.
+inline at::Tensor channel_values(c10::ArrayRef<double> values, const at::Tensor& images) {
+  return to_device(at::tensor(values, at::TensorOptions().dtype(at::kDouble)), images.device(), images.scalar_type())
+      .view({1, -1, 1, 1});
 }
 
 }  // namespace detail
@@ -1114,12 +1171,7 @@ inline at::Tensor normalize(const at::Tensor& images, c10::ArrayRef<double> mean
     TORCH_CHECK(stddev[c] > 0 && std::isfinite(stddev[c]), "normalize: std must be > 0 and finite, got std[", c,
                 "] = ", stddev[c]);
   }
-  const auto options = at::TensorOptions().dtype(at::kDouble);
-  const at::Tensor m =
-      detail::to_device(at::tensor(mean, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
-  const at::Tensor s =
-      detail::to_device(at::tensor(stddev, options), images.device(), images.scalar_type()).view({1, -1, 1, 1});
-  return (images - m) / s;
+  return (images - detail::channel_values(mean, images)) / detail::channel_values(stddev, images);
 }
 
 }  // namespace byol::augment::functional

@@ -34,8 +34,6 @@
 namespace byol::augment {
 namespace detail {
 
-namespace fdetail = byol::augment::functional::detail;
-
 /// The global CPU generator, the one torch::manual_seed seeds.
 inline at::Generator default_generator() {
   return at::detail::getDefaultCPUGenerator();
@@ -82,20 +80,11 @@ inline std::vector<int64_t> selected_rows(const at::Tensor& mask) {
   return rows;
 }
 
-/// A drawn per-image parameter, checked against the batch it is applied to, as a contiguous
-/// float64 CPU tensor.
-inline at::Tensor param_values(const at::Tensor& param, int64_t batch, const char* where, const char* name) {
-  TORCH_CHECK(param.defined() && param.device().is_cpu() && param.dim() == 1 && param.size(0) == batch, where,
-              ": params.", name, " must be a 1-D CPU tensor with one entry per image (", batch, "), got ",
-              param.defined() ? param.sizes() : at::IntArrayRef{}, param.defined() ? "" : " (undefined)");
-  return param.to(at::kDouble).contiguous();
-}
-
 /// Images as a contiguous float tensor the op may overwrite: uint8 -> float32 / 255 and
 /// float16/bfloat16 -> float32 (new tensors); float32/float64 are taken as they are (made
 /// contiguous) when `owned`, copied otherwise.
 inline at::Tensor float_images(const at::Tensor& images, bool owned, const char* where) {
-  fdetail::check_images(images, where);
+  functional::detail::check_images(images, where);
   const auto type = images.scalar_type();
   if (type == at::kByte) {
     return images.to(at::kFloat).div_(255.0);
@@ -115,12 +104,17 @@ inline int64_t drawn_batch(const at::Tensor& apply, const char* where) {
   return apply.size(0);
 }
 
-/// Checks the images an in-place apply_ receives.
-inline void check_apply_images(const at::Tensor& images, int64_t batch, const char* where) {
-  fdetail::check_images(images, where);
+/// Checks the images an in-place apply_ receives: [B, C, H, W], float32 or float64.
+inline void check_inplace_images(const at::Tensor& images, const char* where) {
+  functional::detail::check_images(images, where);
   TORCH_CHECK(images.scalar_type() == at::kFloat || images.scalar_type() == at::kDouble, where,
               ": apply_ works in place on float32 or float64 images, got ", images.scalar_type(),
               " (call the op itself, which converts)");
+}
+
+/// The same, and that the params were drawn for as many images.
+inline void check_apply_images(const at::Tensor& images, int64_t batch, const char* where) {
+  check_inplace_images(images, where);
   TORCH_CHECK(images.size(0) == batch, where, ": params were drawn for ", batch, " images but images has shape ",
               images.sizes());
 }
@@ -153,6 +147,44 @@ class InPlaceTransform {
   const Derived& self() const {
     return static_cast<const Derived&>(*this);
   }
+};
+
+/// The ops that only decide, per image with probability Options::p(), whether to apply
+/// themselves (flip, grayscale, solarize). Derived provides kName, its constructor and
+/// apply_rows_(images, rows), in place on the images at `rows` of a float32/float64 batch.
+template <typename Derived, typename Options>
+class BernoulliTransform : public InPlaceTransform<Derived> {
+ public:
+  /// What one call draws: apply [B] bool on the CPU.
+  struct Params {
+    at::Tensor apply;
+  };
+
+  Params sample(int64_t batch, at::Generator generator) const {
+    check_generator(generator, Derived::kName);
+    check_batch(batch, Derived::kName);
+    return {bernoulli(batch, options_.p(), generator)};
+  }
+
+  /// In place on float32/float64 images; returns them.
+  at::Tensor apply_(at::Tensor images, const Params& params) const {
+    at::NoGradGuard no_grad;
+    check_apply_images(images, drawn_batch(params.apply, Derived::kName), Derived::kName);
+    static_cast<const Derived&>(*this).apply_rows_(images, selected_rows(params.apply));
+    return images;
+  }
+
+  const Options& options() const {
+    return options_;
+  }
+
+ protected:
+  explicit BernoulliTransform(Options options) : options_(std::move(options)) {
+    options_.check();
+  }
+
+ private:
+  Options options_;
 };
 
 }  // namespace detail
@@ -232,8 +264,8 @@ class RandomResizedCrop {
                 " and ", widths.sizes());
     const int64_t batch = heights.size(0);
     detail::check_batch(batch, kName);
-    const at::Tensor h_img = heights.to(at::kDouble);
-    const at::Tensor w_img = widths.to(at::kDouble);
+    const at::Tensor h_img = checked_sides(heights, "heights");
+    const at::Tensor w_img = checked_sides(widths, "widths");
     const at::Tensor u = at::rand({batch, 4}, generator, at::TensorOptions().dtype(at::kDouble));
     const double log_lo = std::log(options_.ratio_min());
     const double log_hi = std::log(options_.ratio_max());
@@ -259,49 +291,15 @@ class RandomResizedCrop {
   /// so a large decoded image costs no more than its crop.
   at::Tensor apply(const std::vector<at::Tensor>& images, const Params& params) const {
     at::NoGradGuard no_grad;
-    const int64_t batch = check_list(images);
-    const at::Tensor boxes =
-        params.boxes.defined() ? params.boxes.to(at::kCPU, at::kDouble).round().contiguous() : params.boxes;
-    TORCH_CHECK(boxes.defined() && boxes.dim() == 2 && boxes.size(0) == batch && boxes.size(1) == 4, kName,
-                ": params.boxes must have shape [", batch, ", 4], got ",
-                boxes.defined() ? boxes.sizes() : at::IntArrayRef{});
-    const int64_t size = options_.size();
-    const double* b = boxes.data_ptr<double>();
-    for (int64_t i = 0; i < batch; ++i) {
-      const at::Tensor& image = images[static_cast<size_t>(i)];
-      const double top = b[4 * i], left = b[4 * i + 1], h = b[4 * i + 2], w = b[4 * i + 3];
-      TORCH_CHECK(h >= 1 && w >= 1 && top >= 0 && left >= 0 && top + h <= static_cast<double>(image.size(1)) &&
-                      left + w <= static_cast<double>(image.size(2)),
-                  kName, ": box ", i, " (top ", top, ", left ", left, ", height ", h, ", width ", w,
-                  ") must lie inside image ", i, " of shape ", image.sizes());
+    check_list(images);
+    std::vector<int64_t> heights, widths;
+    for (const at::Tensor& image : images) {
+      heights.push_back(image.size(1));
+      widths.push_back(image.size(2));
     }
-    const at::Tensor& first = images.front();
-    const at::ScalarType dtype = functional::detail::compute_type(first.scalar_type());
-    at::Tensor out = at::empty({batch, first.size(0), size, size}, first.options().dtype(dtype));
-    const auto type = first.scalar_type();
-    if (functional::detail::use_cpu_kernels(first)) {
-      // One parallel loop over the images; each reads only its box.
-      std::vector<at::Tensor> list;
-      list.reserve(images.size());
-      for (const at::Tensor& image : images) {
-        list.push_back(type == at::kByte || type == at::kFloat || type == at::kDouble ? image.contiguous()
-                                                                                      : image.to(dtype).contiguous());
-      }
-      functional::detail::cpu::resized_crop(list, boxes, size, options_.interpolation(), options_.antialias(), out);
-      return out;
-    }
-    // Elsewhere: each image cut to its box first, so a large decoded image costs no more than its crop.
-    for (int64_t i = 0; i < batch; ++i) {
-      const at::Tensor& image = images[static_cast<size_t>(i)];
-      const double top = b[4 * i], left = b[4 * i + 1], h = b[4 * i + 2], w = b[4 * i + 3];
-      const at::Tensor cut = image.narrow(1, static_cast<int64_t>(top), static_cast<int64_t>(h))
-                                 .narrow(2, static_cast<int64_t>(left), static_cast<int64_t>(w))
-                                 .unsqueeze(0);
-      const at::Tensor local = at::tensor({0.0, 0.0, h, w}, at::TensorOptions().dtype(at::kDouble)).view({1, 4});
-      out.narrow(0, i, 1).copy_(functional::detail::aten::resized_crop(cut, local, size, options_.interpolation(),
-                                                                       options_.antialias(), dtype));
-    }
-    return out;
+    return functional::detail::resized_crop_list(
+        images, functional::detail::checked_boxes(params.boxes, heights, widths, kName), options_.size(),
+        options_.interpolation(), options_.antialias());
   }
 
   /// Draws boxes from the global CPU generator and crops a batch [B, C, H, W].
@@ -338,6 +336,17 @@ class RandomResizedCrop {
   }
 
  private:
+  /// Image sides as a float64 CPU tensor, each checked >= 1.
+  static at::Tensor checked_sides(const at::Tensor& sides, const char* name) {
+    const at::Tensor v = sides.to(at::kDouble).contiguous();
+    const double* p = v.data_ptr<double>();
+    for (int64_t i = 0; i < v.numel(); ++i) {
+      TORCH_CHECK(p[i] >= 1, kName, ": ", name, " must be >= 1 (images of at least 1x1), got ", name, "[", i,
+                  "] = ", p[i]);
+    }
+    return v;
+  }
+
   int64_t check_list(const std::vector<at::Tensor>& images) const {
     TORCH_CHECK(!images.empty(), kName, ": the list of images is empty");
     const at::Tensor& first = images.front();
@@ -380,38 +389,17 @@ struct RandomHorizontalFlipOptions {
 ///     byol::augment::RandomHorizontalFlip flip(byol::augment::RandomHorizontalFlipOptions().p(0.5));
 ///     auto y = flip(images);              // global CPU generator
 ///     auto z = flip(images, generator);   // explicit CPU generator
-class RandomHorizontalFlip : public detail::InPlaceTransform<RandomHorizontalFlip> {
+class RandomHorizontalFlip : public detail::BernoulliTransform<RandomHorizontalFlip, RandomHorizontalFlipOptions> {
  public:
   static constexpr const char* kName = "RandomHorizontalFlip";
-  /// What one call draws: apply [B] bool on the CPU.
-  struct Params {
-    at::Tensor apply;
-  };
 
-  explicit RandomHorizontalFlip(RandomHorizontalFlipOptions options = {}) : options_(options) {
-    options_.check();
-  }
-
-  Params sample(int64_t batch, at::Generator generator) const {
-    detail::check_generator(generator, kName);
-    detail::check_batch(batch, kName);
-    return {detail::bernoulli(batch, options_.p(), generator)};
-  }
-
-  /// In place on float32/float64 images; returns them.
-  at::Tensor apply_(at::Tensor images, const Params& params) const {
-    at::NoGradGuard no_grad;
-    detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
-    functional::detail::hflip_rows_(images, detail::selected_rows(params.apply));
-    return images;
-  }
-
-  const RandomHorizontalFlipOptions& options() const {
-    return options_;
-  }
+  explicit RandomHorizontalFlip(RandomHorizontalFlipOptions options = {}) : BernoulliTransform(options) {}
 
  private:
-  RandomHorizontalFlipOptions options_;
+  friend BernoulliTransform;
+  void apply_rows_(at::Tensor& images, const std::vector<int64_t>& rows) const {
+    functional::detail::hflip_rows_(images, rows);
+  }
 };
 
 // ---- ColorJitter ------------------------------------------------------------------------------
@@ -492,13 +480,12 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& params) const {
     at::NoGradGuard no_grad;
-    namespace fd = functional::detail;
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
-    const at::Tensor factors[4] = {detail::param_values(params.brightness, batch, kName, "brightness"),
-                                   detail::param_values(params.contrast, batch, kName, "contrast"),
-                                   detail::param_values(params.saturation, batch, kName, "saturation"),
-                                   detail::param_values(params.hue, batch, kName, "hue")};
+    const at::Tensor factors[4] = {functional::detail::per_image(params.brightness, batch, kName, "params.brightness"),
+                                   functional::detail::per_image(params.contrast, batch, kName, "params.contrast"),
+                                   functional::detail::per_image(params.saturation, batch, kName, "params.saturation"),
+                                   functional::detail::per_image(params.hue, batch, kName, "params.hue")};
     TORCH_CHECK(params.order.defined() && params.order.device().is_cpu() && params.order.dim() == 2 &&
                     params.order.size(0) == batch && params.order.size(1) == 4,
                 kName, ": params.order must be a [B, 4] = [", batch, ", 4] CPU tensor, got ",
@@ -512,77 +499,53 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
     const bool enabled[4] = {options_.brightness() > 0, options_.contrast() > 0, options_.saturation() > 0,
                              options_.hue() > 0};
     if (enabled[kSaturation] || enabled[kHue]) {
-      fd::check_rgb(images, kName);
+      functional::detail::check_rgb(images, kName);
     }
-    const std::vector<int64_t> rows = detail::selected_rows(params.apply);
-    if (rows.empty()) {
-      return images;
-    }
-    if (fd::use_cpu_kernels(images) && images.is_contiguous()) {
-      // Each image runs its four ops in its own order while its pixels are in cache.
-      const double* f[4] = {factors[0].data_ptr<double>(), factors[1].data_ptr<double>(),
-                            factors[2].data_ptr<double>(), factors[3].data_ptr<double>()};
-      const int64_t channels = images.size(1), plane = images.size(2) * images.size(3);
-      AT_DISPATCH_FLOATING_TYPES(images.scalar_type(), "byol_color_jitter", [&] {
-        scalar_t* base = images.data_ptr<scalar_t>();
-        const int64_t stride = images.stride(0);
-        fd::cpu::parallel_rows(rows, [&](int64_t b) {
-          scalar_t* image = base + b * stride;
+    const double* f[4] = {factors[0].data_ptr<double>(), factors[1].data_ptr<double>(), factors[2].data_ptr<double>(),
+                          factors[3].data_ptr<double>()};
+    const int64_t channels = images.size(1), plane = images.size(2) * images.size(3);
+    functional::detail::for_rows_(
+        images, detail::selected_rows(params.apply),
+        // On the CPU each image runs its four ops in its own order while its pixels are in cache.
+        [&](auto* image, int64_t b) {
+          using T = std::remove_pointer_t<decltype(image)>;
           for (int64_t position = 0; position < 4; ++position) {
             const int64_t op = ord[4 * b + position];
-            if (!enabled[op]) {
-              continue;
+            if (enabled[op]) {
+              run(op, image, channels, plane, static_cast<T>(f[op][b]));
             }
-            const auto value = static_cast<scalar_t>(f[op][b]);
-            switch (op) {
-              case kBrightness:
-                fd::cpu::brightness(image, stride, value);
-                break;
-              case kContrast:
-                fd::cpu::contrast(image, channels, plane, value);
-                break;
-              case kSaturation:
-                fd::cpu::saturation(image, plane, value);
-                break;
-              default:
-                fd::cpu::hue(image, plane, value);
-                break;
+          }
+        },
+        // Elsewhere position by position, each op over the images that have it at that position.
+        [&](at::Tensor& x, const at::Tensor& idx) {
+          const int64_t n = x.size(0);
+          const int64_t* r = idx.data_ptr<int64_t>();
+          for (int64_t position = 0; position < 4; ++position) {
+            for (int64_t op = 0; op < 4; ++op) {
+              if (!enabled[op]) {
+                continue;
+              }
+              std::vector<int64_t> local;
+              for (int64_t j = 0; j < n; ++j) {
+                if (ord[4 * r[j] + position] == op) {
+                  local.push_back(j);
+                }
+              }
+              if (local.empty()) {
+                continue;
+              }
+              if (static_cast<int64_t>(local.size()) == n) {
+                run(op, x, functional::detail::column(factors[op], idx, x));
+                continue;
+              }
+              const at::Tensor local_cpu = at::tensor(local, at::TensorOptions().dtype(at::kLong));
+              const at::Tensor index = functional::detail::to_device(local_cpu, x.device(), at::kLong);
+              at::Tensor sub = x.index_select(0, index);
+              run(op, sub, functional::detail::column(factors[op], idx.index_select(0, local_cpu), sub));
+              x.index_copy_(0, index, sub);
             }
           }
         });
-      });
-      return images;
-    }
-    // Elsewhere: position by position, each op over the images that have it at that position.
-    fd::update_rows_(images, rows, [&](at::Tensor& x, const at::Tensor& idx) {
-      const int64_t n = x.size(0);
-      const int64_t* r = idx.data_ptr<int64_t>();
-      for (int64_t position = 0; position < 4; ++position) {
-        for (int64_t op = 0; op < 4; ++op) {
-          if (!enabled[op]) {
-            continue;
-          }
-          std::vector<int64_t> local;
-          for (int64_t j = 0; j < n; ++j) {
-            if (ord[4 * r[j] + position] == op) {
-              local.push_back(j);
-            }
-          }
-          if (local.empty()) {
-            continue;
-          }
-          if (static_cast<int64_t>(local.size()) == n) {
-            run(op, x, fd::column(factors[op], idx, x));
-            continue;
-          }
-          const at::Tensor local_cpu = at::tensor(local, at::TensorOptions().dtype(at::kLong));
-          const at::Tensor index = fd::to_device(local_cpu, x.device(), at::kLong);
-          at::Tensor sub = x.index_select(0, index);
-          run(op, sub, fd::column(factors[op], idx.index_select(0, local_cpu), sub));
-          x.index_copy_(0, index, sub);
-        }
-      }
-    });
     return images;
   }
 
@@ -591,20 +554,39 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
   }
 
  private:
-  static void run(int64_t op, at::Tensor& x, const at::Tensor& value) {
-    namespace aten = functional::detail::aten;
+  /// One op on one image [C, H, W] (contiguous), the fused CPU kernels.
+  template <typename T>
+  static void run(int64_t op, T* image, int64_t channels, int64_t plane, T value) {
     switch (op) {
       case kBrightness:
-        aten::brightness_(x, value);
+        functional::detail::cpu::brightness(image, channels * plane, value);
         break;
       case kContrast:
-        aten::contrast_(x, value);
+        functional::detail::cpu::contrast(image, channels, plane, value);
         break;
       case kSaturation:
-        aten::saturation_(x, value);
+        functional::detail::cpu::saturation(image, plane, value);
         break;
       default:
-        aten::hue_(x, value);
+        functional::detail::cpu::hue(image, plane, value);
+        break;
+    }
+  }
+
+  /// One op on a slab [n, C, H, W], the ATen path; value is [n, 1, 1, 1].
+  static void run(int64_t op, at::Tensor& x, const at::Tensor& value) {
+    switch (op) {
+      case kBrightness:
+        functional::detail::aten::brightness_(x, value);
+        break;
+      case kContrast:
+        functional::detail::aten::contrast_(x, value);
+        break;
+      case kSaturation:
+        functional::detail::aten::saturation_(x, value);
+        break;
+      default:
+        functional::detail::aten::hue_(x, value);
         break;
     }
   }
@@ -631,39 +613,18 @@ struct RandomGrayscaleOptions {
 ///     byol::augment::RandomGrayscale gray(byol::augment::RandomGrayscaleOptions().p(0.2));
 ///     auto y = gray(images);
 ///     auto z = gray(images, generator);
-class RandomGrayscale : public detail::InPlaceTransform<RandomGrayscale> {
+class RandomGrayscale : public detail::BernoulliTransform<RandomGrayscale, RandomGrayscaleOptions> {
  public:
   static constexpr const char* kName = "RandomGrayscale";
-  /// What one call draws: apply [B] bool on the CPU.
-  struct Params {
-    at::Tensor apply;
-  };
 
-  explicit RandomGrayscale(RandomGrayscaleOptions options = {}) : options_(options) {
-    options_.check();
-  }
-
-  Params sample(int64_t batch, at::Generator generator) const {
-    detail::check_generator(generator, kName);
-    detail::check_batch(batch, kName);
-    return {detail::bernoulli(batch, options_.p(), generator)};
-  }
-
-  /// In place on float32/float64 images; returns them.
-  at::Tensor apply_(at::Tensor images, const Params& params) const {
-    at::NoGradGuard no_grad;
-    detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
-    functional::detail::check_rgb(images, kName);
-    functional::detail::grayscale_rows_(images, detail::selected_rows(params.apply));
-    return images;
-  }
-
-  const RandomGrayscaleOptions& options() const {
-    return options_;
-  }
+  explicit RandomGrayscale(RandomGrayscaleOptions options = {}) : BernoulliTransform(options) {}
 
  private:
-  RandomGrayscaleOptions options_;
+  friend BernoulliTransform;
+  void apply_rows_(at::Tensor& images, const std::vector<int64_t>& rows) const {
+    functional::detail::check_rgb(images, kName);
+    functional::detail::grayscale_rows_(images, rows);
+  }
 };
 
 // ---- RandomGaussianBlur -----------------------------------------------------------------------
@@ -725,8 +686,7 @@ class RandomGaussianBlur : public detail::InPlaceTransform<RandomGaussianBlur> {
     at::NoGradGuard no_grad;
     const int64_t batch = detail::drawn_batch(params.apply, kName);
     detail::check_apply_images(images, batch, kName);
-    const at::Tensor sigma = functional::detail::checked_sigma(
-        params.sigma.defined() ? params.sigma.to(at::kCPU) : params.sigma, batch, kName);
+    const at::Tensor sigma = functional::detail::checked_sigma(params.sigma, batch, kName);
     functional::detail::gaussian_blur_rows_(images, detail::selected_rows(params.apply), sigma,
                                             options_.kernel_size());
     return images;
@@ -761,38 +721,17 @@ struct RandomSolarizeOptions {
 ///     byol::augment::RandomSolarize solarize(byol::augment::RandomSolarizeOptions().p(0.2).threshold(0.5));
 ///     auto y = solarize(images);
 ///     auto z = solarize(images, generator);
-class RandomSolarize : public detail::InPlaceTransform<RandomSolarize> {
+class RandomSolarize : public detail::BernoulliTransform<RandomSolarize, RandomSolarizeOptions> {
  public:
   static constexpr const char* kName = "RandomSolarize";
-  /// What one call draws: apply [B] bool on the CPU.
-  struct Params {
-    at::Tensor apply;
-  };
 
-  explicit RandomSolarize(RandomSolarizeOptions options = {}) : options_(options) {
-    options_.check();
-  }
-
-  Params sample(int64_t batch, at::Generator generator) const {
-    detail::check_generator(generator, kName);
-    detail::check_batch(batch, kName);
-    return {detail::bernoulli(batch, options_.p(), generator)};
-  }
-
-  /// In place on float32/float64 images; returns them.
-  at::Tensor apply_(at::Tensor images, const Params& params) const {
-    at::NoGradGuard no_grad;
-    detail::check_apply_images(images, detail::drawn_batch(params.apply, kName), kName);
-    functional::detail::solarize_rows_(images, detail::selected_rows(params.apply), options_.threshold());
-    return images;
-  }
-
-  const RandomSolarizeOptions& options() const {
-    return options_;
-  }
+  explicit RandomSolarize(RandomSolarizeOptions options = {}) : BernoulliTransform(options) {}
 
  private:
-  RandomSolarizeOptions options_;
+  friend BernoulliTransform;
+  void apply_rows_(at::Tensor& images, const std::vector<int64_t>& rows) const {
+    functional::detail::solarize_rows_(images, rows, options().threshold());
+  }
 };
 
 // ---- Normalize --------------------------------------------------------------------------------
@@ -841,16 +780,12 @@ class Normalize : public detail::InPlaceTransform<Normalize> {
   /// In place on float32/float64 images; returns them.
   at::Tensor apply_(at::Tensor images, const Params& /*params*/) const {
     at::NoGradGuard no_grad;
-    functional::detail::check_images(images, kName);
-    detail::check_apply_images(images, images.size(0), kName);
+    detail::check_inplace_images(images, kName);
     const auto channels = static_cast<size_t>(images.size(1));
     TORCH_CHECK(channels == options_.mean().size(), kName, ": mean and stddev have ", options_.mean().size(),
                 " values but images has shape ", images.sizes());
-    const auto options = at::TensorOptions().dtype(at::kDouble);
-    namespace fd = functional::detail;
-    const at::Tensor m = fd::to_device(at::tensor(options_.mean(), options), images.device(), images.scalar_type());
-    const at::Tensor s = fd::to_device(at::tensor(options_.stddev(), options), images.device(), images.scalar_type());
-    images.sub_(m.view({1, -1, 1, 1})).div_(s.view({1, -1, 1, 1}));
+    images.sub_(functional::detail::channel_values(options_.mean(), images))
+        .div_(functional::detail::channel_values(options_.stddev(), images));
     return images;
   }
 
@@ -931,16 +866,18 @@ class Compose {
 using ByolView =
     Compose<RandomResizedCrop, RandomHorizontalFlip, ColorJitter, RandomGrayscale, RandomGaussianBlur, RandomSolarize>;
 
-/// The blur kernel side BYOL uses for S x S views: max(3, 2 floor(S / 20) + 1).
+/// The blur kernel side BYOL uses for S x S views (SPEC.md): 2 floor(S / 20) + 1, as the
+/// reference's radius = (S // 10) // 2, kernel = 2 radius + 1. Below 20 px it is 1, a blur that
+/// leaves the image as it is.
 ///
 /// @param size  view side S >= 1
 ///
 ///     byol::augment::byol_blur_kernel_size(224);   // 23
-///     byol::augment::byol_blur_kernel_size(96);    // 9
 ///     byol::augment::byol_blur_kernel_size(32);    // 3
+///     byol::augment::byol_blur_kernel_size(16);    // 1: no blur
 inline int64_t byol_blur_kernel_size(int64_t size) {
   TORCH_CHECK(size >= 1, "byol_blur_kernel_size: size must be >= 1, got ", size);
-  return std::max<int64_t>(3, 2 * (size / 20) + 1);
+  return 2 * (size / 20) + 1;
 }
 
 namespace detail {
