@@ -19,7 +19,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -866,6 +868,12 @@ TEST_CASE("epoch_permutation and batch_seed are pure functions of their argument
   CHECK(byol::data::epoch_permutation(1000, 4, 5) != a);
   CHECK(byol::data::epoch_permutation(0, 1, 1).empty());
   CHECK(byol::data::epoch_permutation(1, 1, 1) == std::vector<int64_t>({0}));
+  // Pinned orders, from a Python re-implementation of the documented algorithm: SplitMix64
+  // (x += 0x9E3779B97F4A7C15; x ^= x >> 30, *= 0xBF58476D1CE4E5B9; x ^= x >> 27,
+  // *= 0x94D049BB133111EB; x ^= x >> 31) seeded by mix_seed(mix_seed(seed, "perm"), epoch), driving
+  // a Fisher-Yates shuffle from the back with rejection below 2^64 - 1 - (2^64 - 1) mod (i + 1).
+  CHECK(byol::data::epoch_permutation(10, 3, 5) == std::vector<int64_t>({1, 5, 0, 6, 2, 3, 4, 9, 7, 8}));
+  CHECK(byol::data::epoch_permutation(10, 0, 0) == std::vector<int64_t>({8, 7, 0, 4, 1, 2, 6, 5, 3, 9}));
   // Every position receives every value about equally often over many epochs (uniformity).
   std::vector<std::vector<int>> counts(4, std::vector<int>(4, 0));
   for (int64_t e = 0; e < 4000; ++e) {
@@ -955,6 +963,35 @@ TEST_CASE("TwoViewLoader stops cleanly when the consumer stops early", "[data]")
   // Prefetch bounds the work done ahead: at most prefetch batches beyond the consumed one per
   // loader (each batch calls the view twice).
   CHECK(built.load() <= 2 * ((1 + 3) + 2));
+}
+
+namespace {
+
+// A view whose copies draw on a shared budget: the copy that finds it spent throws.
+struct RationedView {
+  explicit RationedView(std::shared_ptr<int> budget) : copies_left(std::move(budget)) {}
+  RationedView(const RationedView& other) : copies_left(other.copies_left) {
+    if (*copies_left == 0) throw std::runtime_error("out of copies");
+    --*copies_left;
+  }
+  RationedView(RationedView&&) noexcept = default;
+  torch::Tensor operator()(const torch::Tensor& x, at::Generator&) const { return x.clone(); }
+  std::shared_ptr<int> copies_left;
+};
+
+}  // namespace
+
+TEST_CASE("TwoViewLoader whose second worker fails to start stops the first and throws", "[data]") {
+  // Each worker takes a copy of both views: a budget of 2 starts worker 0, and worker 1's copy
+  // throws. The started worker must be joined (a joinable std::thread would call terminate).
+  auto budget = std::make_shared<int>(2);
+  REQUIRE_THROWS_WITH(([&] {
+                        byol::data::TwoViewLoader loader(counting_source(64), RationedView(budget),
+                                                         RationedView(budget),
+                                                         byol::data::LoaderOptions(4).epochs(3).num_workers(2));
+                      })(),
+                      "out of copies");
+  CHECK(*budget == 0);
 }
 
 TEST_CASE("TwoViewLoader rethrows a worker's exception to the consumer and continues after it", "[data]") {

@@ -4,10 +4,13 @@
 
 #include "support.hpp"
 
+#include <torch/cuda.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 #include <vector>
 
 namespace {
@@ -146,6 +149,14 @@ TEST_CASE("extract_features runs the encoder in eval mode on [0, 1] inputs", "[e
   encoder->eval();
   const auto expected = encoder->forward(images.to(torch::kFloat) / 255).detach();
   REQUIRE(torch::allclose(features, expected, 1e-5, 1e-6));
+  // A throwing preprocess (or forward) still leaves the encoder in the mode it was in.
+  encoder->train();
+  REQUIRE_THROWS(byol::eval::extract_features(encoder, images, 4, [](const torch::Tensor&) -> torch::Tensor {
+    throw std::runtime_error("preprocess failed");
+  }));
+  REQUIRE(encoder->is_training());
+  REQUIRE_THROWS(byol::eval::extract_features(encoder, torch::rand({2, 3, 5, 5}), 4));  // 3 channels, conv wants 1
+  REQUIRE(encoder->is_training());
 }
 
 TEST_CASE("evaluation rejects bad input with named arguments", "[eval]") {
@@ -154,10 +165,48 @@ TEST_CASE("evaluation rejects bad input with named arguments", "[eval]") {
   const auto y = torch::randint(3, {10}, torch::kLong);
   require_error([&] { byol::eval::knn_predict(f, torch::randint(3, {9}, torch::kLong), f); }, {"train_labels", "[9]"});
   require_error([&] { byol::eval::knn_predict(f, y, torch::randn({2, 5})); }, {"test_features", "[2, 5]"});
+  require_error([&] { byol::eval::knn_predict(f, y, torch::randn({0, 4})); }, {"test_features", "[0, 4]"});
+  require_error([&] { byol::eval::knn_predict(f, y, f, byol::eval::KNNOptions().num_classes(2)); },
+                {"knn_predict", "num_classes", "2"});
+  require_error([&] { byol::eval::linear_eval(f, y, f, y, byol::eval::LinearEvalOptions().num_classes(2)); },
+                {"linear_eval", "num_classes", "2"});
   require_error([&] { byol::eval::knn_predict(f, y, f, byol::eval::KNNOptions().k(0)); }, {"k", "0"});
   require_error([&] { byol::eval::knn_predict(f, y, f, byol::eval::KNNOptions().temperature(-1)); }, {"temperature", "-1"});
   require_error([&] { byol::eval::knn_predict(f, y.to(torch::kFloat), f); }, {"train_labels", "Float"});
   require_error([&] { byol::eval::linear_eval(f, y, f, y, byol::eval::LinearEvalOptions().epochs(0)); }, {"epochs", "0"});
   byol::eval::OnlineProbe probe(4, 3);
   require_error([&] { probe->loss(torch::randn({2, 5}), torch::zeros({2}, torch::kLong)); }, {"features", "[2, 5]"});
+}
+
+TEST_CASE("k-NN and linear evaluation on CUDA features with CPU labels match the CPU results", "[eval][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: CUDA case not run");
+    return;
+  }
+  // k-NN on noise: the votes are the same computation on either device, so the same predictions
+  // up to float rounding at near-ties (allowed: 2 of 200 test rows).
+  const auto train = torch::randn({500, 16});
+  const auto y_train = torch::randint(5, {500}, torch::kLong);
+  const auto test = torch::randn({200, 16});
+  const auto y_test = torch::randint(5, {200}, torch::kLong);
+  const auto options = byol::eval::KNNOptions().k(20).chunk_size(64);
+  const double knn_cpu = byol::eval::knn_accuracy(train, y_train, test, y_test, options);
+  const double knn_cuda = byol::eval::knn_accuracy(train.to(torch::kCUDA), y_train, test, y_test, options);
+  REQUIRE(knn_cuda == Approx(knn_cpu).margin(0.01));
+  const auto predicted = byol::eval::knn_predict(train.to(torch::kCUDA), y_train, test.to(torch::kCUDA), options);
+  REQUIRE(predicted.device().is_cuda());
+  // Linear evaluation: the same initialisation and batch order (CPU generator), so the same
+  // trajectory up to rounding; separated clusters make both perfect.
+  const auto clusters_train = clusters(60, 4, 8, 1.0);
+  const auto clusters_test = clusters(20, 4, 8, 1.0);
+  const auto linear_options = byol::eval::LinearEvalOptions().epochs(10).batch_size(32).seed(7);
+  const auto cpu = byol::eval::linear_eval(clusters_train.first, clusters_train.second, clusters_test.first,
+                                           clusters_test.second, linear_options);
+  const auto cuda = byol::eval::linear_eval(clusters_train.first.to(torch::kCUDA), clusters_train.second,
+                                            clusters_test.first.to(torch::kCUDA), clusters_test.second,
+                                            linear_options);
+  REQUIRE(cpu.test_accuracy == 1.0);
+  REQUIRE(cuda.test_accuracy == cpu.test_accuracy);
+  REQUIRE(cuda.train_accuracy == cpu.train_accuracy);
+  REQUIRE(cuda.final_loss == Approx(cpu.final_loss).epsilon(1e-3).margin(1e-6));
 }

@@ -5,47 +5,31 @@
 #include <byol/models.hpp>
 #include <byol/models/export.hpp>
 
+#include "reference_models.hpp"
 #include "support.hpp"
 
 #include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <unistd.h>
 
 namespace {
 
-std::string here() {
-  const std::string file = __FILE__;
-  return file.substr(0, file.find_last_of('/'));
-}
+// torchvision's resnet50 state dict, name -> "AxBxC".
+std::map<std::string, std::string> torchvision_resnet50() { return byol_test::reference().shapes.at("resnet50"); }
 
-// torchvision's resnet50 state dict, name -> "AxBxC", from the committed reference list.
-std::map<std::string, std::string> torchvision_resnet50() {
-  std::ifstream in(here() + "/data/resnet_keys.txt");
-  REQUIRE(in.good());
-  std::map<std::string, std::string> shapes;
-  std::string line, model;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string first, second;
-    words >> first >> second;
-    if (first.empty() || first[0] == '#') continue;
-    if (first == "model") {
-      model = second;
-    } else if (model == "resnet50" && first != "params" && first != "params_nofc" && first != "forward" &&
-               first != "features") {
-      shapes[first] = second;
+// Every BatchNorm's running statistics and batch count set to random values, so that a round
+// trip which dropped or mixed up buffers shows (two fresh ResNets have equal buffers).
+void randomise_buffers(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules()) {
+    if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.5, 2.0);
+      bn->num_batches_tracked.fill_(torch::randint(1, 100000, {}, torch::kLong).item<int64_t>());
     }
   }
-  return shapes;
-}
-
-std::string shape_text(const torch::Tensor& t) {
-  std::string s;
-  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? "x" : "") + std::to_string(t.size(d));
-  return s.empty() ? "scalar" : s;
 }
 
 std::string temp_file(const std::string& name) {
@@ -59,6 +43,7 @@ std::string temp_file(const std::string& name) {
 
 TEST_CASE("an exported ResNet-50 encoder has torchvision's names and shapes, fc aside", "[export]") {
   byol::models::ResNet encoder(byol::models::ResNetOptions::resnet50().num_classes(0));
+  randomise_buffers(*encoder);
   const std::string path = temp_file("resnet50.pt");
   byol::models::save_state_dict(*encoder, path);
   const auto file = byol::models::read_state_dict(path);
@@ -67,14 +52,33 @@ TEST_CASE("an exported ResNet-50 encoder has torchvision's names and shapes, fc 
   REQUIRE(expected.erase("fc.weight") == 1);
   REQUIRE(expected.erase("fc.bias") == 1);
   std::map<std::string, std::string> actual;
-  for (const auto& entry : file) actual[entry.first] = shape_text(entry.second);
+  for (const auto& entry : file) actual[entry.first] = byol_test::shape_string(entry.second);
   REQUIRE(actual == expected);
   // The values survive the round trip.
   byol::models::ResNet copy(byol::models::ResNetOptions::resnet50().num_classes(0));
+  // Every buffer of the fresh copy differs from the randomised one before loading.
+  for (const auto& buffer : copy->named_buffers()) {
+    INFO(buffer.key());
+    REQUIRE_FALSE(torch::equal(buffer.value(), encoder->named_buffers()[buffer.key()]));
+  }
   const auto unused = byol::models::load_state_dict(*copy, path);
   REQUIRE(unused.empty());
   const auto a = encoder->named_parameters(), b = copy->named_parameters();
-  for (size_t i = 0; i < a.size(); ++i) REQUIRE(torch::equal(a[i].value(), b[i].value()));
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].key());
+    REQUIRE(b[i].key() == a[i].key());
+    REQUIRE(torch::equal(a[i].value(), b[i].value()));
+  }
+  const auto abuf = encoder->named_buffers(), bbuf = copy->named_buffers();
+  REQUIRE(abuf.size() == 159);  // 53 BatchNorms x (running_mean, running_var, num_batches_tracked)
+  REQUIRE(bbuf.size() == abuf.size());
+  for (size_t i = 0; i < abuf.size(); ++i) {
+    INFO(abuf[i].key());
+    REQUIRE(bbuf[i].key() == abuf[i].key());
+    REQUIRE(bbuf[i].value().scalar_type() == abuf[i].value().scalar_type());
+    REQUIRE(torch::equal(abuf[i].value(), bbuf[i].value()));
+  }
 }
 
 TEST_CASE("Python's torch.load reads the export into torchvision.models.resnet50", "[export]") {
@@ -85,7 +89,7 @@ TEST_CASE("Python's torch.load reads the export into torchvision.models.resnet50
   byol::models::ResNet encoder(byol::models::ResNetOptions::resnet50().num_classes(0));
   const std::string path = temp_file("resnet50.pt");
   byol::models::save_state_dict(*encoder, path);
-  const std::string command = "/usr/bin/python3 " + here() + "/python/check_torchvision_load.py " + path;
+  const std::string command = "/usr/bin/python3 " + byol_test::tests_dir() + "/python/check_torchvision_load.py " + path;
   REQUIRE(std::system(command.c_str()) == 0);
 }
 

@@ -5,12 +5,11 @@
 #include <byol/learner.hpp>
 #include <byol/models.hpp>
 
+#include "reference_models.hpp"
 #include "support.hpp"
 
 #include <cmath>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -18,62 +17,8 @@ namespace {
 
 using byol::models::ResNet;
 using byol::models::ResNetOptions;
-
-struct TorchvisionReference {
-  std::map<std::string, std::map<std::string, std::string>> shapes;  // model -> key -> "64x3x7x7"
-  std::map<std::string, int64_t> params, params_nofc;
-  std::map<std::string, std::map<int64_t, double>> logits, features;  // model -> index -> value
-};
-
-const TorchvisionReference& reference() {
-  static const TorchvisionReference ref = [] {
-    const std::string here = __FILE__;
-    const std::string path = here.substr(0, here.find_last_of('/')) + "/data/resnet_keys.txt";
-    std::ifstream in(path);
-    REQUIRE(in.good());
-    TorchvisionReference r;
-    std::string line, model;
-    while (std::getline(in, line)) {
-      if (line.empty() || line[0] == '#') {
-        continue;
-      }
-      std::istringstream words(line);
-      std::string first;
-      words >> first;
-      if (first == "model") {
-        words >> model;
-      } else if (first == "params" || first == "params_nofc") {
-        std::string name;
-        int64_t count = 0;
-        words >> name >> count;
-        (first == "params" ? r.params : r.params_nofc)[name] = count;
-      } else if (first == "forward" || first == "features") {
-        std::string name;
-        int64_t index = 0;
-        double value = 0;
-        words >> name >> index >> value;
-        (first == "forward" ? r.logits : r.features)[name][index] = value;
-      } else {
-        std::string shape;
-        words >> shape;
-        r.shapes[model][first] = shape;
-      }
-    }
-    return r;
-  }();
-  return ref;
-}
-
-std::string shape_string(const torch::Tensor& t) {
-  if (t.dim() == 0) {
-    return "scalar";
-  }
-  std::string s;
-  for (int64_t d = 0; d < t.dim(); ++d) {
-    s += (d == 0 ? "" : "x") + std::to_string(t.size(d));
-  }
-  return s;
-}
+using byol_test::reference;
+using byol_test::shape_string;
 
 std::map<std::string, torch::Tensor> state(const torch::nn::Module& module) {
   std::map<std::string, torch::Tensor> out;
@@ -133,14 +78,6 @@ torch::Tensor formula_input() {
   return torch::sin(0.01 * torch::arange(3 * 64 * 64, torch::kDouble)).reshape({1, 3, 64, 64}).to(torch::kFloat);
 }
 
-ResNetOptions options_for(const std::string& name) {
-  if (name == "resnet18") return ResNetOptions::resnet18();
-  if (name == "resnet34") return ResNetOptions::resnet34();
-  if (name == "resnet50") return ResNetOptions::resnet50();
-  if (name == "resnet101") return ResNetOptions::resnet101();
-  return ResNetOptions::resnet152();
-}
-
 // A plain convolution without bias: square stride and zero padding.
 torch::Tensor conv_ref(const torch::Tensor& x, const torch::Tensor& w, int64_t stride, int64_t padding) {
   const std::vector<int64_t> s = {stride, stride}, p = {padding, padding}, d = {1, 1};
@@ -173,7 +110,7 @@ TEST_CASE("ResNet-18 and ResNet-50 have torchvision's parameter and buffer names
     DYNAMIC_SECTION(name) {
       const auto& expected = reference().shapes.at(name);
       REQUIRE(expected.size() > 100);
-      ResNet net(options_for(name));
+      ResNet net(ResNetOptions::named(name));
       std::map<std::string, std::string> actual;
       for (const auto& entry : state(*net)) {
         actual[entry.first] = shape_string(entry.second);
@@ -194,8 +131,8 @@ TEST_CASE("ResNet-18 and ResNet-50 have torchvision's parameter and buffer names
 TEST_CASE("ResNet parameter counts equal torchvision's, with and without the fc", "[models]") {
   for (const std::string name : {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"}) {
     DYNAMIC_SECTION(name) {
-      CHECK(count_parameters(*ResNet(options_for(name))) == reference().params.at(name));
-      ResNet encoder(options_for(name).num_classes(0));
+      CHECK(count_parameters(*ResNet(ResNetOptions::named(name))) == reference().params.at(name));
+      ResNet encoder(ResNetOptions::named(name).num_classes(0));
       CHECK(count_parameters(*encoder) == reference().params_nofc.at(name));
       CHECK(encoder->named_parameters().find("fc.weight") == nullptr);
     }
@@ -208,7 +145,7 @@ TEST_CASE("ResNet parameter counts equal torchvision's, with and without the fc"
 TEST_CASE("ResNet eval output equals torchvision's for the same formula weights and input", "[models]") {
   for (const std::string name : {"resnet18", "resnet50"}) {
     DYNAMIC_SECTION(name) {
-      ResNet net(options_for(name));
+      ResNet net(ResNetOptions::named(name));
       fill_like_the_script(*net);
       net->eval();
       torch::NoGradGuard no_grad;

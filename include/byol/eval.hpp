@@ -52,18 +52,37 @@ inline at::Tensor unit_rows(const at::Tensor& x) {
   return f / f.norm(2, {1}, true).clamp_min(1e-12);
 }
 
-inline int64_t class_count(const at::Tensor& labels, int64_t given) {
+inline int64_t class_count(const at::Tensor& labels, int64_t given, const char* where) {
   const int64_t needed = labels.max().item<int64_t>() + 1;
-  TORCH_CHECK(given == 0 || given >= needed, "num_classes = ", given, " but the labels go up to ", needed - 1);
+  TORCH_CHECK(given == 0 || given >= needed, where, ": num_classes = ", given, " but the labels go up to ",
+              needed - 1);
   return given > 0 ? given : needed;
 }
+
+// Puts a module in eval mode and restores its training mode when the scope ends, also when the
+// scope is left by an exception.
+template <typename Module>
+class EvalModeGuard {
+ public:
+  explicit EvalModeGuard(Module& module) : module_(module), was_training_(module->is_training()) {
+    module_->eval();
+  }
+  ~EvalModeGuard() { module_->train(was_training_); }
+  EvalModeGuard(const EvalModeGuard&) = delete;
+  EvalModeGuard& operator=(const EvalModeGuard&) = delete;
+
+ private:
+  Module& module_;
+  bool was_training_;
+};
 
 }  // namespace detail
 
 /// Runs `encoder` in eval mode without grad over `images` in batches and returns the
 /// features [N, F] in float32 on the CPU. `preprocess` maps each batch (as stored, e.g. uint8
-/// [B, C, H, W]) to the encoder's input; by default uint8 becomes float in [0, 1]. The encoder's
-/// training mode is restored afterwards.
+/// [B, C, H, W]) to the encoder's input, which is then moved to the encoder's device; by default
+/// a batch is moved as stored and uint8 becomes float in [0, 1] there. The encoder's training
+/// mode is restored afterwards, also when the encoder or `preprocess` throws.
 ///
 ///     auto features = byol::eval::extract_features(model.encoder(), images, 512);
 template <typename Encoder>
@@ -73,8 +92,7 @@ inline at::Tensor extract_features(Encoder& encoder, const at::Tensor& images, i
               "extract_features: images must be a non-empty batch, got ",
               images.defined() ? images.sizes() : at::IntArrayRef{});
   TORCH_CHECK(batch_size > 0, "extract_features: batch_size must be > 0, got ", batch_size);
-  const bool was_training = encoder->is_training();
-  encoder->eval();
+  const detail::EvalModeGuard<Encoder> eval_mode(encoder);
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> chunks;
   at::Device device = at::kCPU;
@@ -85,14 +103,17 @@ inline at::Tensor extract_features(Encoder& encoder, const at::Tensor& images, i
   for (int64_t begin = 0; begin < images.size(0); begin += batch_size) {
     at::Tensor batch = images.narrow(0, begin, std::min(batch_size, images.size(0) - begin));
     if (preprocess) {
-      batch = preprocess(batch);
-    } else if (batch.scalar_type() == at::kByte) {
-      batch = batch.to(at::kFloat).div_(255.0);
+      batch = preprocess(batch).to(device);
+    } else {
+      // Copied as stored and converted on the device: uint8 moves a quarter of float's bytes.
+      batch = batch.to(device);
+      if (batch.scalar_type() == at::kByte) {
+        batch = batch.to(at::kFloat).div_(255.0);
+      }
     }
-    at::Tensor f = encoder->forward(batch.to(device));
+    at::Tensor f = encoder->forward(batch);
     chunks.push_back(f.flatten(1).to(at::kCPU, at::kFloat));
   }
-  encoder->train(was_training);
   return at::cat(chunks);
 }
 
@@ -110,25 +131,28 @@ struct KNNOptions {
 
 /// Weighted k-NN predictions: for each test row, the k training rows of highest cosine
 /// similarity s vote for their class with weight exp(s / T); the class with the most weight wins.
+/// The work runs on train_features' device; the labels and test features are moved there.
 ///
-/// @return int64 [M] predicted classes
+/// @return int64 [M] predicted classes, on train_features' device
 inline at::Tensor knn_predict(const at::Tensor& train_features, const at::Tensor& train_labels,
                               const at::Tensor& test_features, const KNNOptions& options = {}) {
   detail::check_features_and_labels(train_features, train_labels, "knn_predict", "train_features", "train_labels");
   TORCH_CHECK(test_features.defined() && test_features.dim() == 2 && test_features.size(1) == train_features.size(1),
               "knn_predict: test_features must be [M, ", train_features.size(1), "], got ",
               test_features.defined() ? test_features.sizes() : at::IntArrayRef{});
+  TORCH_CHECK(test_features.size(0) > 0, "knn_predict: test_features is empty, shape ", test_features.sizes());
   TORCH_CHECK(options.k() > 0, "knn_predict: k must be > 0, got ", options.k());
   TORCH_CHECK(options.temperature() > 0, "knn_predict: temperature must be > 0, got ", options.temperature());
   TORCH_CHECK(options.chunk_size() > 0, "knn_predict: chunk_size must be > 0, got ", options.chunk_size());
-  const int64_t classes = detail::class_count(train_labels, options.num_classes());
+  const int64_t classes = detail::class_count(train_labels, options.num_classes(), "knn_predict");
   const int64_t k = std::min(options.k(), train_features.size(0));
+  const at::Device device = train_features.device();
   const at::Tensor train = detail::unit_rows(train_features);
-  const at::Tensor labels = train_labels.to(at::kLong);
+  const at::Tensor labels = train_labels.to(device, at::kLong);
   std::vector<at::Tensor> predictions;
   for (int64_t begin = 0; begin < test_features.size(0); begin += options.chunk_size()) {
     const int64_t rows = std::min(options.chunk_size(), test_features.size(0) - begin);
-    const at::Tensor test = detail::unit_rows(test_features.narrow(0, begin, rows));
+    const at::Tensor test = detail::unit_rows(test_features.narrow(0, begin, rows).to(device));
     const auto top = at::mm(test, train.t()).topk(k, 1);
     const at::Tensor weights = (std::get<0>(top) / options.temperature()).exp();
     const at::Tensor neighbour_labels = labels.index_select(0, std::get<1>(top).flatten()).view({rows, k});
@@ -144,7 +168,7 @@ inline double knn_accuracy(const at::Tensor& train_features, const at::Tensor& t
                            const KNNOptions& options = {}) {
   detail::check_features_and_labels(test_features, test_labels, "knn_accuracy", "test_features", "test_labels");
   const at::Tensor predicted = knn_predict(train_features, train_labels, test_features, options);
-  return predicted.eq(test_labels.to(at::kLong)).to(at::kDouble).mean().item<double>();
+  return predicted.eq(test_labels.to(predicted.device(), at::kLong)).to(at::kDouble).mean().item<double>();
 }
 
 /// Options of linear evaluation on frozen features.
@@ -177,7 +201,9 @@ struct LinearEvalResult {
 
 /// Linear evaluation: a softmax-regression classifier trained on frozen features with SGD
 /// (Nesterov momentum, lr = base_lr * batch / 256 with cosine decay, no weight decay), then top-1
-/// accuracy on the test features.
+/// accuracy on the test features. The classifier trains on train_features' device; the labels and
+/// test features are moved there. Its initialisation and the mini-batch order come from a CPU
+/// generator seeded by `seed`, so they are the same on every device.
 inline LinearEvalResult linear_eval(const at::Tensor& train_features, const at::Tensor& train_labels,
                                     const at::Tensor& test_features, const at::Tensor& test_labels,
                                     const LinearEvalOptions& options = {}) {
@@ -188,17 +214,18 @@ inline LinearEvalResult linear_eval(const at::Tensor& train_features, const at::
   TORCH_CHECK(options.epochs() > 0, "linear_eval: epochs must be > 0, got ", options.epochs());
   TORCH_CHECK(options.batch_size() > 0, "linear_eval: batch_size must be > 0, got ", options.batch_size());
   TORCH_CHECK(options.base_lr() > 0, "linear_eval: base_lr must be > 0, got ", options.base_lr());
-  const int64_t classes = detail::class_count(at::cat({train_labels, test_labels}), options.num_classes());
+  const at::Device device = train_features.device();
+  const at::Tensor y_train = train_labels.to(device, at::kLong);
+  const at::Tensor y_test = test_labels.to(device, at::kLong);
+  const int64_t classes = detail::class_count(at::cat({y_train, y_test}), options.num_classes(), "linear_eval");
   at::Tensor train = train_features.to(at::kFloat);
-  at::Tensor test = test_features.to(at::kFloat);
+  at::Tensor test = test_features.to(device, at::kFloat);
   if (options.standardize()) {
     const at::Tensor mean = train.mean(0, true);
     const at::Tensor std = train.std(0, true, true).clamp_min(1e-6);
     train = (train - mean) / std;
     test = (test - mean) / std;
   }
-  const at::Tensor y_train = train_labels.to(at::kLong);
-  const at::Tensor y_test = test_labels.to(at::kLong);
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(options.seed());
   torch::nn::Linear classifier(train.size(1), classes);
   {
@@ -206,6 +233,7 @@ inline LinearEvalResult linear_eval(const at::Tensor& train_features, const at::
     classifier->weight.normal_(0.0, 0.01, gen);
     classifier->bias.zero_();
   }
+  classifier->to(device);
   const double peak = options.base_lr() * static_cast<double>(options.batch_size()) / 256.0;
   torch::optim::SGD sgd(classifier->parameters(), torch::optim::SGDOptions(peak)
                                                       .momentum(options.momentum())
@@ -214,23 +242,21 @@ inline LinearEvalResult linear_eval(const at::Tensor& train_features, const at::
   const int64_t n = train.size(0);
   const int64_t steps_per_epoch = (n + options.batch_size() - 1) / options.batch_size();
   const int64_t total = steps_per_epoch * options.epochs();
+  // lr = warmup_cosine(step, 0, total, peak): peak at the first step, decaying to 0.
+  schedule::WarmupCosineLR lr_schedule(sgd, 0, total);
   LinearEvalResult result;
-  int64_t step = 0;
   for (int64_t epoch = 0; epoch < options.epochs(); ++epoch) {
-    const at::Tensor order = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong));
+    const at::Tensor order = at::randperm(n, gen, at::TensorOptions().dtype(at::kLong)).to(device);
     double loss_sum = 0.0;
     for (int64_t begin = 0; begin < n; begin += options.batch_size()) {
       const at::Tensor idx = order.narrow(0, begin, std::min(options.batch_size(), n - begin));
-      for (auto& group : sgd.param_groups()) {
-        group.options().set_lr(schedule::warmup_cosine(step, 0, total, peak));
-      }
       const at::Tensor loss = torch::nn::functional::cross_entropy(classifier(train.index_select(0, idx)),
                                                                    y_train.index_select(0, idx));
       sgd.zero_grad();
       loss.backward();
       sgd.step();
+      lr_schedule.step();
       loss_sum += loss.item<double>() * static_cast<double>(idx.size(0));
-      ++step;
     }
     result.final_loss = loss_sum / static_cast<double>(n);
   }

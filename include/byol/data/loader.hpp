@@ -106,12 +106,11 @@ inline std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t 
     order[static_cast<size_t>(i)] = i;
   }
   uint64_t state = detail::mix_seed(detail::mix_seed(seed, 0x7065726dull /* "perm" */), static_cast<uint64_t>(epoch));
+  // The SplitMix64 generator: output k is the finaliser of seed + k golden-ratio increments.
   auto next = [&state] {
+    const uint64_t out = detail::splitmix64(state);
     state += 0x9E3779B97F4A7C15ull;
-    uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return out;
   };
   for (int64_t i = n - 1; i > 0; --i) {
     // A uniform draw in [0, i] by rejection: drop the top partial block of 2^64 values.
@@ -167,28 +166,26 @@ class TwoViewLoader {
     TORCH_CHECK(o.start_batch() >= 0 && o.start_batch() < batches_per_epoch_,
                 "TwoViewLoader: start_batch must be in [0, ", batches_per_epoch_, ") (batches per epoch), got ",
                 o.start_batch());
-    first_ = o.start_epoch() * batches_per_epoch_ + o.start_batch();
-    end_ = std::max(first_, o.epochs() * batches_per_epoch_);
-    next_ticket_ = first_;
-    next_to_consume_ = first_;
-    for (int64_t w = 0; w < o.num_workers(); ++w) {
-      workers_.emplace_back([this, view1 = view1_, view2 = view2_]() mutable { work_(view1, view2); });
+    // Global batch numbers: epoch * batches_per_epoch + batch.
+    const int64_t first = o.start_epoch() * batches_per_epoch_ + o.start_batch();
+    end_ = std::max(first, o.epochs() * batches_per_epoch_);
+    next_ticket_ = first;
+    next_to_consume_ = first;
+    workers_.reserve(static_cast<size_t>(o.num_workers()));
+    try {
+      for (int64_t w = 0; w < o.num_workers(); ++w) {
+        workers_.emplace_back([this, view1 = view1_, view2 = view2_]() mutable { work_(view1, view2); });
+      }
+    } catch (...) {
+      stop_();  // the threads already started must not outlive a failed construction
+      throw;
     }
   }
 
   TwoViewLoader(const TwoViewLoader&) = delete;
   TwoViewLoader& operator=(const TwoViewLoader&) = delete;
 
-  ~TwoViewLoader() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    space_.notify_all();
-    for (auto& worker : workers_) {
-      worker.join();
-    }
-  }
+  ~TwoViewLoader() { stop_(); }
 
   /// The next batch, or std::nullopt after the last one. Blocks until it is ready.
   std::optional<TwoViewBatch> next() {
@@ -244,6 +241,18 @@ class TwoViewLoader {
     std::optional<TwoViewBatch> batch;
     std::exception_ptr error;
   };
+
+  // Stops the workers and joins them; they return without building more batches.
+  void stop_() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    space_.notify_all();
+    for (auto& worker : workers_) {
+      worker.join();
+    }
+  }
 
   std::shared_ptr<const std::vector<int64_t>> order_(int64_t epoch) const {
     {
@@ -326,8 +335,7 @@ class TwoViewLoader {
   LoaderOptions options_;
   int64_t size_ = 0;
   int64_t batches_per_epoch_ = 0;
-  int64_t first_ = 0;  // global batch numbers: epoch * batches_per_epoch + batch
-  int64_t end_ = 0;
+  int64_t end_ = 0;  // global batch numbers: epoch * batches_per_epoch + batch
 
   std::mutex mutex_;  // guards the four below
   std::condition_variable space_;
