@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
@@ -124,10 +125,16 @@ TEST_CASE("save_atomically replaces the file whole and leaves no temporary", "[c
     REQUIRE(byol::checkpoint::read_int(in, "value") == value);
     REQUIRE_FALSE(byol::checkpoint::exists(path + ".tmp"));
   }
-  // A crash mid-write leaves a torn temporary beside an intact checkpoint.
-  { std::ofstream torn(path + ".tmp", std::ios::binary); torn << "PK\x03\x04 torn"; }
+  // A save that fails part-way (here: the temporary cannot be written, a folder is in its way)
+  // throws and leaves the previous checkpoint intact. A folder is not a checkpoint file.
+  REQUIRE(::mkdir((path + ".tmp").c_str(), 0700) == 0);
+  REQUIRE_FALSE(byol::checkpoint::exists(path + ".tmp"));
+  torch::serialize::OutputArchive failing;
+  byol::checkpoint::write_int(failing, "value", 3);
+  REQUIRE_THROWS(byol::checkpoint::save_atomically(failing, path));
   auto in = byol::checkpoint::load(path);
   REQUIRE(byol::checkpoint::read_int(in, "value") == 2);
+  ::rmdir((path + ".tmp").c_str());
 }
 
 TEST_CASE("the generator state round-trips", "[checkpoint]") {

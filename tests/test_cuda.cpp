@@ -11,6 +11,9 @@
 
 #include <torch/cuda.h>
 
+#include <cmath>
+#include <vector>
+
 namespace {
 
 bool have_cuda() {
@@ -92,9 +95,28 @@ TEST_CASE("CUDA: a BYOL learner moved to the device trains and follows with its 
   auto loss = model.loss(v1, v2);
   loss.backward();
   lars.step();
+  // Float64 CPU copies of both networks (encoder + projector) after the step, before the update.
+  const auto target_params = model.ema().target()->parameters();
+  const auto online_params = model.ema().online()->parameters();
+  REQUIRE(target_params.size() == online_params.size());
+  std::vector<std::vector<double>> target_before, online_now;
+  for (size_t i = 0; i < target_params.size(); ++i) {
+    target_before.push_back(byol_test::values(target_params[i]));
+    online_now.push_back(byol_test::values(online_params[i]));
+  }
   model.update_target(0.9);
   REQUIRE(std::isfinite(loss.item<double>()));
   for (const auto& p : model.target_encoder()->parameters()) REQUIRE(p.device().is_cuda());
+  // xi <- 0.9 xi + 0.1 theta, re-derived in float64; float32 storage bounds the tolerance.
+  const auto target_after = model.ema().target()->parameters();
+  REQUIRE(target_after.size() == target_before.size());
+  for (size_t i = 0; i < target_after.size(); ++i) {
+    std::vector<double> expected(target_before[i].size());
+    for (size_t k = 0; k < expected.size(); ++k) expected[k] = 0.9 * target_before[i][k] + 0.1 * online_now[i][k];
+    INFO("parameter " << i);
+    REQUIRE(target_after[i].device().is_cuda());
+    REQUIRE_CLOSE(byol_test::values(target_after[i]), expected, 1e-6, 1e-6);
+  }
 }
 
 TEST_CASE("CudaAutocast turns CUDA autocast on for its scope and restores the state", "[cuda]") {

@@ -26,6 +26,7 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace byol::checkpoint {
@@ -62,8 +63,11 @@ inline void save_atomically(torch::serialize::OutputArchive& archive, const std:
   detail::fsync_path(detail::parent_of(path), true);
 }
 
-/// True when a regular, readable file exists at `path`.
-inline bool exists(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+/// True when a regular, readable file exists at `path` (a folder, a socket, ... is not one).
+inline bool exists(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && ::access(path.c_str(), R_OK) == 0;
+}
 
 /// Loads an archive written by save_atomically; the error names the file.
 inline torch::serialize::InputArchive load(const std::string& path) {

@@ -96,7 +96,7 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
   TORCH_CHECK(target.size() == online.size(), "ema_update_: target has ", target.size(),
               " tensors but online has ", online.size());
   at::NoGradGuard no_grad;
-  std::vector<at::Tensor> cpu_t, cpu_o, dev_t, dev_o;
+  std::vector<at::Tensor> cpu_t, cpu_o, dev_t, dev_o, other_t, other_o;
   for (size_t i = 0; i < target.size(); ++i) {
     const at::Tensor& t = target[i];
     const at::Tensor& o = online[i];
@@ -114,12 +114,18 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
       (t.device().is_cpu() ? cpu_t : dev_t).push_back(t);
       (t.device().is_cpu() ? cpu_o : dev_o).push_back(o);
     } else {
-      at::Tensor tt = t;  // a handle: the update below writes into t's storage
-      tt.mul_(tau).add_(o.to(t.scalar_type()), 1.0 - tau);
+      other_t.push_back(t);
+      other_o.push_back(o);
     }
   }
+  // Every pair is validated first; tau = 1 then leaves every target untouched (bitwise, even
+  // where online holds an inf or a NaN, which 1 * x + 0 * inf would not).
   if (tau == 1.0) {
     return;
+  }
+  for (size_t i = 0; i < other_t.size(); ++i) {
+    at::Tensor t = other_t[i];  // a handle: the update below writes into the target's storage
+    t.mul_(tau).add_(other_o[i].to(t.scalar_type()), 1.0 - tau);
   }
   if (!cpu_t.empty()) {
     detail::ema_update_cpu_(cpu_t, cpu_o, tau);

@@ -96,17 +96,7 @@ class BYOL : public torch::nn::Module {
   /// For any encoder: `blank_twin` is a freshly built encoder of the same structure; the online
   /// weights are copied into it.
   BYOL(Encoder encoder, Encoder blank_twin, BYOLOptions options)
-      : options_(checked_(options)),
-        predictor_(nn::MLPHeadOptions(options_.projection_dim())
-                       .hidden_dim(options_.predictor_hidden_dim())
-                       .out_dim(options_.projection_dim())),
-        ema_(std::make_shared<detail::ArmImpl<Encoder>>(std::move(encoder), nn::MLPHead(projector_options_())),
-             std::make_shared<detail::ArmImpl<Encoder>>(std::move(blank_twin), nn::MLPHead(projector_options_())),
-             options_.ema()) {
-    register_module("online", ema_.online());
-    register_module("predictor", predictor_);
-    register_module("target", ema_.target());
-  }
+      : BYOL(build_(std::move(encoder), std::move(blank_twin), checked_(options))) {}
 
   /// Both views through both networks. Each view is its own batch for BatchNorm, as in the
   /// reference; the target runs without grad (in training mode it updates its own BN statistics).
@@ -161,6 +151,35 @@ class BYOL : public torch::nn::Module {
   }
 
  private:
+  // The heads, built in a fixed order, since each draws its initial weights from the global
+  // generator: the predictor, then the target's projector (whose weights are then overwritten
+  // by the online ones), then the online projector. This is the order GCC used when the two
+  // projectors were arguments of one call, so seeded runs keep their numbers.
+  struct Parts {
+    BYOLOptions options;
+    nn::MLPHead predictor;
+    Arm online;
+    Arm target;
+  };
+  static Parts build_(Encoder encoder, Encoder blank_twin, const BYOLOptions& options) {
+    nn::MLPHead predictor(nn::MLPHeadOptions(options.projection_dim())
+                              .hidden_dim(options.predictor_hidden_dim())
+                              .out_dim(options.projection_dim()));
+    nn::MLPHead target_projector(projector_options_(options));
+    nn::MLPHead online_projector(projector_options_(options));
+    Arm online = std::make_shared<detail::ArmImpl<Encoder>>(std::move(encoder), std::move(online_projector));
+    Arm target = std::make_shared<detail::ArmImpl<Encoder>>(std::move(blank_twin), std::move(target_projector));
+    return Parts{options, std::move(predictor), std::move(online), std::move(target)};
+  }
+  explicit BYOL(Parts parts)
+      : options_(std::move(parts.options)),
+        predictor_(std::move(parts.predictor)),
+        ema_(std::move(parts.online), std::move(parts.target), options_.ema()) {
+    register_module("online", ema_.online());
+    register_module("predictor", predictor_);
+    register_module("target", ema_.target());
+  }
+
   static BYOLOptions checked_(const BYOLOptions& o) {
     TORCH_CHECK(o.feature_dim() > 0, "BYOL: feature_dim must be > 0, got ", o.feature_dim());
     TORCH_CHECK(o.hidden_dim() > 0, "BYOL: hidden_dim must be > 0, got ", o.hidden_dim());
@@ -169,8 +188,8 @@ class BYOL : public torch::nn::Module {
                 o.predictor_hidden_dim());
     return o;
   }
-  nn::MLPHeadOptions projector_options_() const {
-    return nn::MLPHeadOptions(options_.feature_dim()).hidden_dim(options_.hidden_dim()).out_dim(options_.projection_dim());
+  static nn::MLPHeadOptions projector_options_(const BYOLOptions& o) {
+    return nn::MLPHeadOptions(o.feature_dim()).hidden_dim(o.hidden_dim()).out_dim(o.projection_dim());
   }
 
   BYOLOptions options_;

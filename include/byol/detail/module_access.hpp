@@ -22,7 +22,6 @@ struct ModuleAccess<std::shared_ptr<Impl>> {
                 "byol: a std::shared_ptr module must point to a torch::nn::Module");
   using ImplType = Impl;
   static std::shared_ptr<torch::nn::Module> base(const std::shared_ptr<Impl>& m) { return m; }
-  static std::shared_ptr<Impl> impl(const std::shared_ptr<Impl>& m) { return m; }
   static std::shared_ptr<Impl> wrap(std::shared_ptr<Impl> m) { return m; }
 };
 
@@ -36,7 +35,6 @@ struct ModuleAccess {
     TORCH_CHECK(!m.is_empty(), "byol: the module holder is empty (constructed with nullptr)");
     return m.ptr();
   }
-  static std::shared_ptr<ImplType> impl(const M& m) { return m.ptr(); }
   static M wrap(std::shared_ptr<ImplType> m) { return M(std::move(m)); }
 };
 

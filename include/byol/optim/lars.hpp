@@ -197,10 +197,31 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
   });
 }
 
-/// Any device: a handful of multi-tensor (foreach) kernels for the whole group. The norms and
-/// trust ratios are computed on the device; the vector of trust ratios then comes to the host in
-/// ONE copy per step (not one read per tensor), because a per-tensor scale is a multi-tensor
-/// kernel only as a list of host scalars.
+// The 2-norm of each tensor, on its device. The kernels accumulate in at least float32; half
+// and bfloat16 norms are also returned in float32, one kernel per tensor, because _foreach_norm
+// would round them to the tensors' own precision. Float32 and float64 norms keep their dtype.
+inline std::vector<at::Tensor> lars_norms(const std::vector<at::Tensor>& tensors) {
+  bool reduced = false;
+  for (const auto& t : tensors) {
+    reduced = reduced || t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+  }
+  if (!reduced) {
+    return at::_foreach_norm(tensors);
+  }
+  std::vector<at::Tensor> norms;
+  norms.reserve(tensors.size());
+  for (const auto& t : tensors) {
+    const bool narrow = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
+    const at::ScalarType dtype = narrow ? at::kFloat : t.scalar_type();
+    norms.push_back(at::linalg_vector_norm(t, 2, c10::nullopt, false, dtype));
+  }
+  return norms;
+}
+
+/// Any device: a handful of multi-tensor (foreach) kernels for the whole group. The norms are
+/// computed on the device and come to the host in ONE copy per step (not one read per tensor),
+/// because a per-tensor scale is a multi-tensor kernel only as a list of host scalars; the trust
+/// ratios are then formed there in float64, whatever the parameters' dtype.
 inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
                               const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
                               const LARSStep& hp) {
@@ -217,12 +238,19 @@ inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::
     // g' = g + wd w, always a new list: the scaling below must not touch the gradients.
     std::vector<at::Tensor> g_prime =
         hp.weight_decay != 0.0 ? at::_foreach_add(ad_g, ad_w, hp.weight_decay) : at::_foreach_mul(ad_g, 1.0);
-    const at::Tensor w_norm = at::stack(at::_foreach_norm(ad_w)).to(at::kFloat);
-    const at::Tensor g_norm = at::stack(at::_foreach_norm(g_prime)).to(at::kFloat);
-    const at::Tensor trust =
-        at::where((w_norm > 0) & (g_norm > 0), hp.eta * w_norm / g_norm, at::ones_like(w_norm)).to(at::kCPU, at::kDouble);
-    const double* ratios = trust.data_ptr<double>();
-    std::vector<c10::Scalar> scales(ratios, ratios + trust.numel());
+    // ||w|| for every adapted parameter, then ||g'||, stacked (in their common dtype) and copied
+    // to the host together; widened to float64 there, so no float64 norm is ever rounded.
+    std::vector<at::Tensor> norms = lars_norms(ad_w);
+    const std::vector<at::Tensor> g_norms = lars_norms(g_prime);
+    norms.insert(norms.end(), g_norms.begin(), g_norms.end());
+    const at::Tensor host = at::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
+    const double* n = host.data_ptr<double>();
+    const size_t count = ad_w.size();
+    std::vector<c10::Scalar> scales;
+    scales.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      scales.emplace_back(trust_ratio(n[i], n[count + i], hp.eta));
+    }
     at::_foreach_mul_(g_prime, scales);
     size_t a = 0;
     for (size_t t = 0; t < params.size(); ++t) {
@@ -313,13 +341,10 @@ class LARS : public torch::optim::Optimizer {
   void load(torch::serialize::InputArchive& archive) override {
     torch::optim::serialize<LARSParamState, LARSOptions>(archive, *this);
     // LibTorch 1.x restores the momentum buffers but not the groups' options (2.x does both);
-    // restore them here so that lr, momentum and decay resume as saved on either.
+    // restore them here so that lr, momentum and decay resume as saved on either. The call above
+    // has already checked that the file has as many groups as this optimizer.
     torch::serialize::InputArchive groups;
     archive.read("param_groups", groups);
-    at::Tensor count;
-    groups.read("param_groups/size", count);
-    TORCH_CHECK(count.item<int64_t>() == static_cast<int64_t>(param_groups_.size()), "LARS::load: the file has ",
-                count.item<int64_t>(), " parameter groups, the optimizer ", param_groups_.size());
     for (size_t i = 0; i < param_groups_.size(); ++i) {
       torch::serialize::InputArchive group, options_archive;
       groups.read("param_groups/" + std::to_string(i), group);
