@@ -39,7 +39,9 @@ void run_step(benchmark::State& state, Encoder encoder, int64_t batch, int64_t s
     }
     loss.backward();
     lars.step();
-    lars.zero_grad();
+    // Gradients back to undefined, as bench/python/byol_step.py's `p.grad = None` (LibTorch 1.x's
+    // zero_grad() would fill them with zeros instead): both sides do the same work.
+    for (auto& p : model.online_parameters()) p.mutable_grad().reset();
     model.update_target(0.996);
   };
   step();  // warm-up: allocations, cuDNN algorithm choice

@@ -23,12 +23,6 @@ at::Tensor upscale(const at::Tensor& image, int64_t factor) {
   return image.repeat_interleave(factor, 1).repeat_interleave(factor, 2);
 }
 
-// A grey image becomes three equal channels; float [0, 1] stays, uint8 is scaled.
-at::Tensor as_rgb_float(const at::Tensor& image) {
-  auto x = image.scalar_type() == torch::kByte ? image.to(torch::kFloat).div(255) : image;
-  return x.size(0) == 1 ? x.expand({3, -1, -1}) : x;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -98,7 +92,9 @@ int main(int argc, char** argv) {
   std::vector<at::Tensor> fitted;
   for (const auto& o : rgb) {
     const auto box = torch::tensor({{0.0, 0.0, static_cast<double>(o.size(1)), static_cast<double>(o.size(2))}});
-    fitted.push_back(byol::augment::functional::resized_crop(as_rgb_float(o).unsqueeze(0), box, view_size)[0]);
+    // Scaled to [0, 1] before the crop: uint8 in works too, but moves a few pixels by one level.
+    const auto x = o.unsqueeze(0).to(torch::kFloat).div(255);
+    fitted.push_back(byol::augment::functional::resized_crop(x, box, view_size)[0]);
   }
   columns.push_back(torch::stack(fitted));
   for (int64_t v = 0; v < views; ++v) columns.push_back(t1(rgb));

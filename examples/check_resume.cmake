@@ -1,8 +1,10 @@
 # fashion_mnist resumed after an interruption ends in the same state, bit for bit, as the same run
 # uninterrupted: cmake -DEXE=<fashion_mnist> -DWORK=<scratch dir> -P check_resume.cmake
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
-  message("Fashion-MNIST is not installed (dataset-fashion-mnist): skipped")
-  cmake_language(EXIT 77)
+  # cmake_language(EXIT) needs CMake 3.29 (Debian 12 has 3.25): a marker that the test's
+  # SKIP_REGULAR_EXPRESSION reports as skipped, printed on this path only.
+  message("Fashion-MNIST is not installed (dataset-fashion-mnist): byol-test-skipped")
+  return()
 endif()
 file(REMOVE_RECURSE ${WORK})
 set(common --limit-train 768 --epochs 2 --batch-size 128 --threads 1 --workers 1 --knn-every 0 --no-eval

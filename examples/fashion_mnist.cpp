@@ -11,7 +11,9 @@
 
 #include <torch/torch.h>
 
+#include "common/cli.hpp"
 #include "common/flags.hpp"
+#include "common/images.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 
@@ -45,14 +47,6 @@ struct Data {
 
 // An image folder becomes fixed-size uint8 tensors: each image resized (shorter side) and centre
 // cropped to `size`. DIR/train and DIR/test (or DIR/val) when present, else a 90/10 split.
-at::Tensor fit_to_square(const at::Tensor& image, int64_t size) {
-  const int64_t h = image.size(1), w = image.size(2), side = std::min(h, w);
-  const int64_t top = (h - side) / 2, left = (w - side) / 2;
-  auto boxes = torch::tensor({{top, left, side, side}}, torch::kLong).to(torch::kFloat);
-  auto out = byol::augment::functional::resized_crop(image.unsqueeze(0).to(torch::kFloat).div(255), boxes, size);
-  return out.mul(255).round_().clamp_(0, 255).to(torch::kByte).squeeze(0);
-}
-
 std::pair<at::Tensor, at::Tensor> load_folder(const std::string& root, int64_t size, int64_t workers) {
   byol::data::ImageFolder folder(byol::data::ImageFolderOptions(root).num_workers(workers));
   std::vector<int64_t> all(static_cast<size_t>(folder.size()));
@@ -60,7 +54,8 @@ std::pair<at::Tensor, at::Tensor> load_folder(const std::string& root, int64_t s
   auto batch = folder.get_batch(all);
   std::vector<at::Tensor> images;
   for (const auto& image : batch.images) {
-    images.push_back(fit_to_square(image.size(0) == 1 ? image.expand({3, -1, -1}) : image, size));
+    const auto rgb = image.size(0) == 1 ? image.expand({3, -1, -1}) : image;
+    images.push_back(byol_examples::to_uint8(byol_examples::center_crop(rgb, size, size)));
   }
   std::cout << "  " << root << ": " << images.size() << " images, " << folder.classes().size() << " classes, "
             << folder.skipped_count() << " skipped\n";
@@ -195,7 +190,7 @@ void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t s
       knn.x.push_back(epoch);
       knn.y.push_back(100 * r.knn_accuracy);
     }
-    if (std::isfinite(r.probe_accuracy) && std::isfinite(r.knn_accuracy)) {
+    if (std::isfinite(r.probe_accuracy)) {
       probe.x.push_back(epoch);
       probe.y.push_back(100 * r.probe_accuracy);
     }
@@ -276,13 +271,7 @@ int main(int argc, char** argv) {
   // ---- data -------------------------------------------------------------------------------
   const int64_t size = image_size > 0 ? image_size : (folder.empty() ? 28 : 32);
   std::cout << "loading data\n";
-  Data data;
-  try {
-    data = load_data(folder, root, size, workers);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  }
+  Data data = byol_examples::or_exit(1, "", [&] { return load_data(folder, root, size, workers); });
   if (limit_train > 0 && limit_train < data.train_images.size(0)) {
     data.train_images = data.train_images.narrow(0, 0, limit_train);
     data.train_labels = data.train_labels.narrow(0, 0, limit_train);
@@ -338,15 +327,21 @@ int main(int argc, char** argv) {
   int64_t step = 0;
   std::vector<Row> rows;
   if (resume) {
-    auto archive = byol::checkpoint::load(checkpoint_path);
-    byol::checkpoint::read(archive, "model", model);
-    byol::checkpoint::read(archive, "probe", *probe);
-    byol::checkpoint::read(archive, "optimizer", lars);
-    step = byol::checkpoint::read_int(archive, "step");
-    byol::checkpoint::read_rng(archive, "rng");
-    TORCH_CHECK(byol::checkpoint::read_int(archive, "total_steps") == total_steps,
-                "--resume: the checkpoint is of a run of ", byol::checkpoint::read_int(archive, "total_steps"),
-                " steps, these flags make ", total_steps, "; pass the same --epochs, --batch-size and data");
+    byol_examples::or_exit(1, "--resume: ", [&] {
+      auto archive = byol::checkpoint::load(checkpoint_path);
+      const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
+      if (saved_total != total_steps) {
+        std::cerr << "error: --resume: " << checkpoint_path << " is of a run of " << saved_total
+                  << " steps, these flags make " << total_steps
+                  << "; pass the same --epochs, --batch-size, --limit-train and data as the run it continues\n";
+        std::exit(2);
+      }
+      byol::checkpoint::read(archive, "model", model);
+      byol::checkpoint::read(archive, "probe", *probe);
+      byol::checkpoint::read(archive, "optimizer", lars);
+      step = byol::checkpoint::read_int(archive, "step");
+      byol::checkpoint::read_rng(archive, "rng");
+    });
     schedule.set_step(step);
     rows = read_metrics(metrics_path, step);
     std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
@@ -354,7 +349,7 @@ int main(int argc, char** argv) {
   loader_options.start_epoch(step / steps_per_epoch).start_batch(step % steps_per_epoch);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
 
-  auto save = [&](const char* why) {
+  auto save = [&] {
     torch::serialize::OutputArchive archive;
     byol::checkpoint::write(archive, "model", model);
     byol::checkpoint::write(archive, "probe", *probe);
@@ -365,7 +360,6 @@ int main(int argc, char** argv) {
     byol::checkpoint::save_atomically(archive, checkpoint_path);
     write_metrics(metrics_path, rows);
     write_plot(plot_path, rows, steps_per_epoch);
-    (void)why;
   };
 
   // A k-NN check on a subset, cheap enough to run every epoch.
@@ -387,7 +381,6 @@ int main(int argc, char** argv) {
   byol_examples::ProgressBar bar(total_steps, step);
   int64_t low_std_checks = 0;
   const double healthy_std = 1.0 / std::sqrt(static_cast<double>(projection));
-  int exit_code = 0;
   while (step < total_steps) {
     auto batch = loader.next();
     if (!batch) break;
@@ -451,7 +444,7 @@ int main(int argc, char** argv) {
     bar.update(step, status.str(), static_cast<double>(batch_size));
 
     const bool stop = g_interrupted || (stop_after > 0 && step >= stop_after);
-    if (stop || epoch_end || step % checkpoint_every == 0) save("periodic");
+    if (stop || epoch_end || step % checkpoint_every == 0) save();
     if (stop) {
       bar.finish();
       std::cout << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
@@ -461,12 +454,12 @@ int main(int argc, char** argv) {
     }
   }
   bar.finish();
-  save("final");
+  save();
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "state digest " << digest(model) << "\n";
   std::cout << "wrote " << metrics_path << ", " << plot_path << ", " << checkpoint_path << "\n";
-  if (no_eval) return exit_code;
+  if (no_eval) return 0;
 
   // ---- evaluation -------------------------------------------------------------------------
   std::cout << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
@@ -489,5 +482,5 @@ int main(int argc, char** argv) {
   std::ofstream summary(out_dir + "/summary.txt");
   summary << "byol_knn " << byol_scores.knn << "\nbyol_linear " << byol_scores.linear << "\nrandom_knn "
           << random_scores.knn << "\nrandom_linear " << random_scores.linear << "\nseconds " << total_seconds << "\n";
-  return exit_code;
+  return 0;
 }

@@ -18,7 +18,9 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include "common/cli.hpp"
 #include "common/flags.hpp"
+#include "common/images.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -97,12 +99,8 @@ int main(int argc, char** argv) {
     std::cerr << "error: pass exactly one of --data DIR and --synthetic\n";
     return 2;
   }
-  const torch::Device device(device_name == "auto" ? (torch::cuda::is_available() ? "cuda" : "cpu") : device_name);
+  const torch::Device device = byol_examples::choose_device(device_name);
   const bool cuda = device.is_cuda();
-  if (cuda && !torch::cuda::is_available()) {
-    std::cerr << "error: --device cuda but no CUDA device is available\n";
-    return 2;
-  }
   const bool bf16 = cuda && !no_bf16;
   const bool channels_last = cuda && !no_channels_last;
   torch::set_num_threads(byol_examples::choose_threads(threads));
@@ -113,13 +111,7 @@ int main(int argc, char** argv) {
   const std::string checkpoint_path = out_dir + "/checkpoint.pt", encoder_path = out_dir + "/encoder.pt";
 
   // ---- model ----------------------------------------------------------------------------
-  byol::models::ResNetOptions resnet_options(byol::models::ResNetOptions::resnet50());
-  try {
-    resnet_options = byol::models::ResNetOptions::named(arch);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: --arch: " << e.what_without_backtrace() << "\n";
-    return 2;
-  }
+  auto resnet_options = byol_examples::or_exit(2, "--arch: ", [&] { return byol::models::ResNetOptions::named(arch); });
   byol::models::ResNet encoder(resnet_options.num_classes(0));
   byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
   model.to(device);
@@ -132,13 +124,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<byol::data::ImageFolder> folder;
   int64_t images_per_epoch = synthetic_images;
   if (!synthetic) {
-    try {
-      folder = std::make_unique<byol::data::ImageFolder>(
+    folder = byol_examples::or_exit(1, "", [&] {
+      return std::make_unique<byol::data::ImageFolder>(
           byol::data::ImageFolderOptions(data_dir).num_workers(workers > 0 ? workers : byol_examples::choose_threads(0)));
-    } catch (const c10::Error& e) {
-      std::cerr << "error: " << e.what_without_backtrace() << "\n";
-      return 1;
-    }
+    });
     images_per_epoch = folder->size();
   }
   const int64_t global_batch = batch_size * accum;
@@ -157,11 +146,21 @@ int main(int argc, char** argv) {
   byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
   int64_t step = 0;
   if (resume) {
-    auto archive = byol::checkpoint::load(checkpoint_path);
-    byol::checkpoint::read(archive, "model", model);
-    byol::checkpoint::read(archive, "optimizer", lars);
-    step = byol::checkpoint::read_int(archive, "step");
-    byol::checkpoint::read_rng(archive, "rng");
+    byol_examples::or_exit(1, "--resume: ", [&] {
+      auto archive = byol::checkpoint::load(checkpoint_path);
+      // The schedules' length follows from these flags: a run continues only with its own.
+      const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
+      if (saved_total != total_steps) {
+        std::cerr << "error: --resume: " << checkpoint_path << " is of a run of " << saved_total
+                  << " optimizer steps, these flags make " << total_steps
+                  << "; pass the same --epochs, --batch-size and --accum-steps (and data) as the run it continues\n";
+        std::exit(2);
+      }
+      byol::checkpoint::read(archive, "model", model);
+      byol::checkpoint::read(archive, "optimizer", lars);
+      step = byol::checkpoint::read_int(archive, "step");
+      byol::checkpoint::read_rng(archive, "rng");
+    });
     schedule.set_step(step);
     if (channels_last) to_channels_last(model);
     std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
@@ -174,6 +173,7 @@ int main(int argc, char** argv) {
     byol::checkpoint::write(archive, "model", model);
     byol::checkpoint::write(archive, "optimizer", lars);
     byol::checkpoint::write_int(archive, "step", step);
+    byol::checkpoint::write_int(archive, "total_steps", total_steps);
     byol::checkpoint::write_rng(archive, "rng");
     byol::checkpoint::save_atomically(archive, checkpoint_path);
   };
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   // The loader's CPU threads decode and crop (uint8, pinned on CUDA); the device does the rest.
   const auto crop = view1.get<0>();
   auto crop_to_uint8 = [&](const std::vector<at::Tensor>& images, at::Generator& g) {
-    auto x = crop(images, g).mul_(255).round_().clamp_(0, 255).to(torch::kByte);
+    auto x = byol_examples::to_uint8(crop(images, g));
     return cuda ? x.pin_memory() : x;
   };
   std::optional<byol::data::TwoViewLoader<byol::data::ImageFolder, decltype(crop_to_uint8), decltype(crop_to_uint8)>>
@@ -233,23 +233,23 @@ int main(int argc, char** argv) {
   double sum_images_per_second = 0;
   int64_t measured_windows = 0;
   while (step < last_step && !g_interrupted) {
-    double loss_sum = 0;
+    // Summed on the device and read back once per optimizer step: a read-back waits for the GPU.
+    auto loss_sum = torch::zeros({}, device);
     for (int64_t micro = 0; micro < accum; ++micro) {
       auto views = next_views(step * accum + micro);
       if (!views) break;
       torch::Tensor loss;
       {
         byol::CudaAutocast mixed_precision(bf16);  // the forward pass and the loss; backward outside
-        const auto out = model.forward(views->first, views->second);
         // Each device batch's loss is a mean over its images; averaging them over the
         // accumulation steps gives the mean over the global batch.
-        loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1) / static_cast<double>(accum);
+        loss = model.loss(views->first, views->second) / static_cast<double>(accum);
       }
       loss.backward();
-      loss_sum += loss.detach().item<double>() * static_cast<double>(accum);  // one sync per device batch
+      loss_sum += loss.detach();
       window_images += batch_size;
     }
-    const double loss_value = loss_sum / static_cast<double>(accum);
+    const double loss_value = loss_sum.item<double>();
     if (!std::isfinite(loss_value)) {
       std::cerr << "error: the loss is " << loss_value << " at step " << step + 1 << "; stopping without saving. "
                 << "The last good checkpoint is " << checkpoint_path << ".\n";

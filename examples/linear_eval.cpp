@@ -15,29 +15,14 @@
 #include <torch/cuda.h>
 #include <torch/torch.h>
 
+#include "common/cli.hpp"
 #include "common/flags.hpp"
+#include "common/images.hpp"
 
 #include <iomanip>
 #include <iostream>
 #include <string>
 #include <vector>
-
-namespace {
-
-// Resize (shorter side to `resize`) and centre crop `size`, as one crop box per image resampled
-// to size x size: the box is the centred square of side min(h, w) * size / resize.
-at::Tensor center_crop(const std::vector<at::Tensor>& images, int64_t resize, int64_t size) {
-  std::vector<at::Tensor> out;
-  for (const auto& image : images) {
-    const double h = static_cast<double>(image.size(1)), w = static_cast<double>(image.size(2));
-    const double side = std::round(std::min(h, w) * static_cast<double>(size) / static_cast<double>(resize));
-    const auto box = torch::tensor({{std::floor((h - side) / 2), std::floor((w - side) / 2), side, side}});
-    out.push_back(byol::augment::functional::resized_crop(image.unsqueeze(0), box, size)[0]);
-  }
-  return torch::stack(out);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   byol_examples::Flags flags(
@@ -63,28 +48,18 @@ int main(int argc, char** argv) {
     std::cerr << "error: pass --train DIR and --val DIR, or --synthetic\n";
     return 2;
   }
-  const torch::Device device(device_name == "auto" ? (torch::cuda::is_available() ? "cuda" : "cpu") : device_name);
+  const torch::Device device = byol_examples::choose_device(device_name);
   torch::set_num_threads(byol_examples::choose_threads(threads));
   torch::manual_seed(static_cast<uint64_t>(seed));
   const int64_t decode_threads = workers > 0 ? workers : byol_examples::choose_threads(0);
 
   // ---- the frozen encoder -------------------------------------------------------------------
-  byol::models::ResNetOptions resnet_options(byol::models::ResNetOptions::resnet50());
-  try {
-    resnet_options = byol::models::ResNetOptions::named(arch);
-  } catch (const c10::Error& e) {
-    std::cerr << "error: --arch: " << e.what_without_backtrace() << "\n";
-    return 2;
-  }
+  auto resnet_options = byol_examples::or_exit(2, "--arch: ", [&] { return byol::models::ResNetOptions::named(arch); });
   byol::models::ResNet encoder(resnet_options.num_classes(0));
   if (!encoder_path.empty()) {
-    try {
-      const auto unused = byol::models::load_state_dict(*encoder, encoder_path);
-      std::cout << "encoder from " << encoder_path << (unused.empty() ? "" : " (ignored: a classifier's keys)") << "\n";
-    } catch (const c10::Error& e) {
-      std::cerr << "error: " << e.what_without_backtrace() << "\n";
-      return 1;
-    }
+    const auto unused =
+        byol_examples::or_exit(1, "", [&] { return byol::models::load_state_dict(*encoder, encoder_path); });
+    std::cout << "encoder from " << encoder_path << (unused.empty() ? "" : " (ignored: a classifier's keys)") << "\n";
   } else {
     std::cout << "no --encoder: evaluating the encoder at random initialisation\n";
   }
@@ -96,13 +71,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<byol::data::ImageFolder> train, val;
   int64_t classes = 10, n_train = 512, n_val = 128;
   if (!synthetic) {
-    try {
-      train = std::make_unique<byol::data::ImageFolder>(byol::data::ImageFolderOptions(train_dir).num_workers(decode_threads));
-      val = std::make_unique<byol::data::ImageFolder>(byol::data::ImageFolderOptions(val_dir).num_workers(decode_threads));
-    } catch (const c10::Error& e) {
-      std::cerr << "error: " << e.what_without_backtrace() << "\n";
-      return 1;
-    }
+    auto open_folder = [&](const std::string& dir) {
+      return byol_examples::or_exit(1, "", [&] {
+        return std::make_unique<byol::data::ImageFolder>(
+            byol::data::ImageFolderOptions(dir).num_workers(decode_threads));
+      });
+    };
+    train = open_folder(train_dir);
+    val = open_folder(val_dir);
     classes = static_cast<int64_t>(train->classes().size());
     n_train = train->size();
     n_val = val->size();
@@ -127,7 +103,9 @@ int main(int argc, char** argv) {
     at::Tensor x, y;
     if (val) {
       auto batch = val->get_batch(idx);
-      x = center_crop(batch.images, resize, image_size);
+      std::vector<at::Tensor> crops;
+      for (const auto& image : batch.images) crops.push_back(byol_examples::center_crop(image, resize, image_size));
+      x = torch::stack(crops);
       y = batch.labels;
     } else {
       auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(idx.front()) + 7);
@@ -152,14 +130,20 @@ int main(int argc, char** argv) {
     std::cerr << "error: --batch-size " << batch_size << " exceeds the " << n_train << " training images\n";
     return 2;
   }
+  if (epochs < 1) {
+    std::cerr << "error: --epochs must be >= 1, got " << epochs << "\n";
+    return 2;
+  }
   const int64_t total = steps_per_epoch * epochs;
+  byol::schedule::WarmupCosineLR schedule(sgd, /*warmup_steps=*/0, total);
   std::cout << "linear evaluation: " << classes << " classes, " << n_train << " training and " << n_val
             << " validation images, " << epochs << " epochs x " << steps_per_epoch << " steps, SGD Nesterov peak lr "
             << peak << ", device " << device << "\n";
-  int64_t step = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     const auto order = byol::data::epoch_permutation(n_train, static_cast<uint64_t>(seed), epoch);
-    double loss_sum = 0;
+    // The loss and the hits are summed on the device and read back once per epoch: each
+    // read-back waits for the device.
+    auto loss_sum = torch::zeros({}, device);
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       std::vector<int64_t> idx(order.begin() + s * batch_size, order.begin() + (s + 1) * batch_size);
       at::Generator g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(static_cast<uint64_t>(seed), epoch, s));
@@ -169,17 +153,16 @@ int main(int argc, char** argv) {
         torch::NoGradGuard no_grad;
         features = encoder->forward(batch.first).flatten(1).to(torch::kFloat);
       }
-      for (auto& group : sgd.param_groups()) group.options().set_lr(byol::schedule::warmup_cosine(step, 0, total, peak));
       auto loss = torch::nn::functional::cross_entropy(classifier(features), batch.second);
       sgd.zero_grad();
       loss.backward();
       sgd.step();
-      loss_sum += loss.item<double>();
-      ++step;
+      schedule.step();
+      loss_sum += loss.detach();
     }
     // Validation: resize + centre crop, top-1 and top-5.
-    int64_t top1 = 0, top5 = 0;
     torch::NoGradGuard no_grad;
+    auto top1 = torch::zeros({}, torch::TensorOptions(device).dtype(torch::kLong)), top5 = torch::zeros_like(top1);
     for (int64_t begin = 0; begin < n_val; begin += batch_size) {
       std::vector<int64_t> idx;
       for (int64_t i = begin; i < std::min(n_val, begin + batch_size); ++i) idx.push_back(i);
@@ -187,13 +170,13 @@ int main(int argc, char** argv) {
       const auto logits = classifier(encoder->forward(batch.first).flatten(1).to(torch::kFloat));
       const auto best = std::get<1>(logits.topk(std::min<int64_t>(5, classes), 1));
       const auto hit = best.eq(batch.second.unsqueeze(1));
-      top1 += hit.select(1, 0).sum().item<int64_t>();
-      top5 += hit.any(1).sum().item<int64_t>();
+      top1 += hit.select(1, 0).sum();
+      top5 += hit.any(1).sum();
     }
     std::cout << "epoch " << epoch + 1 << "/" << epochs << "  train loss " << std::fixed << std::setprecision(4)
-              << loss_sum / static_cast<double>(steps_per_epoch) << "  val top-1 " << std::setprecision(2)
-              << 100.0 * static_cast<double>(top1) / static_cast<double>(n_val) << "%  top-5 "
-              << 100.0 * static_cast<double>(top5) / static_cast<double>(n_val) << "%" << std::endl;
+              << loss_sum.item<double>() / static_cast<double>(steps_per_epoch) << "  val top-1 " << std::setprecision(2)
+              << 100.0 * top1.item<double>() / static_cast<double>(n_val) << "%  top-5 "
+              << 100.0 * top5.item<double>() / static_cast<double>(n_val) << "%" << std::endl;
   }
   return 0;
 }

@@ -12,28 +12,13 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
+from common import lars_step, timeit  # noqa: E402
 from shapes import ema_shapes, lars_shapes  # noqa: E402
-
-
-def timeit(fn, device, min_time):
-    fn()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time and n >= 3:
-            return elapsed / n
 
 
 def naive_loss(p, z):
@@ -87,22 +72,7 @@ def bench_lars(device, min_time, out):
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
     momenta = [torch.zeros_like(p) for p in params]
-    lr, mu, wd, eta = 1e-4, 0.9, 1.5e-6, 0.001
-
-    @torch.no_grad()
-    def step():
-        for p, m in zip(params, momenta):
-            g = p.grad
-            if p.ndim > 1:
-                g = g.add(p, alpha=wd)
-                w_norm = torch.norm(p)
-                g_norm = torch.norm(g)
-                trust = torch.where((w_norm > 0) & (g_norm > 0), eta * w_norm / g_norm, torch.ones_like(w_norm))
-                g = g.mul(trust)
-            m.mul_(mu).add_(g)
-            p.add_(m, alpha=-lr)
-
-    out("BM_Lars/pytorch_per_parameter_loop", timeit(step, device, min_time))
+    out("BM_Lars/pytorch_per_parameter_loop", timeit(lambda: lars_step(params, momenta, lr=1e-4), device, min_time))
 
 
 def main():

@@ -14,12 +14,15 @@ import contextlib
 import copy
 import json
 import os
-import time
+import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import lars_step, timeit  # noqa: E402
 
 
 def small_cnn():
@@ -48,18 +51,6 @@ def loss_fn(p, z):
     return (2 - 2 * (F.normalize(p, dim=-1) * F.normalize(z.detach(), dim=-1)).sum(-1)).mean()
 
 
-def lars_step(params, momenta, lr=0.1, mu=0.9, wd=1.5e-6, eta=0.001):
-    with torch.no_grad():
-        for p, m in zip(params, momenta):
-            g = p.grad
-            if p.ndim > 1:
-                g = g.add(p, alpha=wd)
-                w_norm, g_norm = torch.norm(p), torch.norm(g)
-                g = g.mul(torch.where((w_norm > 0) & (g_norm > 0), eta * w_norm / g_norm, torch.ones_like(w_norm)))
-            m.mul_(mu).add_(g)
-            p.add_(m, alpha=-lr)
-
-
 def time_step(make_encoder, batch, size, device, bf16, min_time):
     encoder, width, channels = make_encoder()
     online = nn.Sequential(encoder, mlp(width)).to(device)
@@ -81,24 +72,14 @@ def time_step(make_encoder, batch, size, device, bf16, min_time):
                 z1, z2 = target(v1), target(v2)
             loss = loss_fn(p1, z2) + loss_fn(p2, z1)
         loss.backward()
-        lars_step(params, momenta)
+        lars_step(params, momenta, lr=0.1)
         for p in params:
             p.grad = None
         with torch.no_grad():
             for t, o in zip(target.parameters(), online.parameters()):
                 t.mul_(0.996).add_(o, alpha=0.004)
 
-    step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    n, start = 0, time.perf_counter()
-    while True:
-        step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        n += 1
-        if time.perf_counter() - start >= min_time and n >= 3:
-            return (time.perf_counter() - start) / n
+    return timeit(step, device, min_time)
 
 
 def main():
