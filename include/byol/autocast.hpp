@@ -13,7 +13,7 @@
 ///     loss.backward();
 ///     lars.step();
 
-#include <byol/version.hpp>
+#include <byol/detail/compat.hpp>
 
 #include <ATen/autocast_mode.h>
 #include <c10/core/ScalarType.h>
@@ -28,29 +28,17 @@ class CudaAutocast {
     if (!active_) return;
     TORCH_CHECK(dtype == at::kBFloat16 || dtype == at::kHalf, "CudaAutocast: dtype must be BFloat16 or Half, got ",
                 dtype);
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-    was_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    was_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    was_enabled_ = at::autocast::is_enabled();
-    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
-    at::autocast::set_autocast_gpu_dtype(dtype);
-    at::autocast::set_enabled(true);
-#endif
+    was_enabled_ = detail::autocast_cuda_enabled();
+    was_dtype_ = detail::autocast_cuda_dtype();
+    detail::set_autocast_cuda_dtype(dtype);
+    detail::set_autocast_cuda_enabled(true);
     at::autocast::increment_nesting();
   }
 
   ~CudaAutocast() {
     if (!active_) return;
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, was_enabled_);
-    at::autocast::set_autocast_dtype(at::kCUDA, was_dtype_);
-#else
-    at::autocast::set_enabled(was_enabled_);
-    at::autocast::set_autocast_gpu_dtype(was_dtype_);
-#endif
+    detail::set_autocast_cuda_enabled(was_enabled_);
+    detail::set_autocast_cuda_dtype(was_dtype_);
     // As Python's torch.autocast: the cache of casted weights lives for the outermost scope.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
   }
@@ -60,11 +48,7 @@ class CudaAutocast {
 
   /// Whether CUDA autocast is on for this thread now.
   static bool enabled() {
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 4)
-    return at::autocast::is_autocast_enabled(at::kCUDA);
-#else
-    return at::autocast::is_enabled();
-#endif
+    return detail::autocast_cuda_enabled();
   }
 
  private:

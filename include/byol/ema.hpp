@@ -9,12 +9,13 @@
 ///     ema.update(0.99);                                         // after optimizer.step()
 
 #include <byol/detail/blocks.hpp>
+#include <byol/detail/compat.hpp>
 #include <byol/detail/module_access.hpp>
-#include <byol/version.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/util/ArrayRef.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
@@ -69,12 +70,7 @@ inline void ema_update_cpu_(const std::vector<at::Tensor>& target, const std::ve
 
 inline void ema_update_foreach_(const std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online,
                                 double tau) {
-#if BYOL_TORCH_VERSION_AT_LEAST(2, 0)
-  at::_foreach_lerp_(target, online, 1.0 - tau);
-#else
-  at::_foreach_mul_(target, tau);
-  at::_foreach_add_(target, online, 1.0 - tau);
-#endif
+  byol::detail::foreach_lerp_(target, online, 1.0 - tau);
 }
 
 }  // namespace detail

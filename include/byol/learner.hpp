@@ -16,6 +16,7 @@
 #include <byol/loss.hpp>
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
 

@@ -24,6 +24,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/util/ArrayRef.h>
 #include <c10/util/Exception.h>
 

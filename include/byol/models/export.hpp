@@ -15,6 +15,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/Dict.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/nn/module.h>

@@ -14,6 +14,7 @@
 ///     byol::BYOL<byol::models::SmallCNN> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/init.h>

@@ -18,6 +18,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
+#include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
 #include <torch/optim/serialize.h>
