@@ -1,20 +1,29 @@
 // The one Catch2 main. Every test case starts from torch::manual_seed(--rng-seed), so a failure
 // reproduces with the seed CTest passes, whatever order or subset of tests runs.
 #define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"
 #include <ATen/Parallel.h>
 #include <torch/utils.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 
 namespace {
 
-struct SeedEveryTest : Catch::TestEventListenerBase {
-  using TestEventListenerBase::TestEventListenerBase;
+#if BYOL_CATCH_MAJOR >= 3
+using ListenerBase = Catch::EventListenerBase;
+inline uint32_t catch_seed() { return Catch::getSeed(); }
+#else
+using ListenerBase = Catch::TestEventListenerBase;
+inline uint32_t catch_seed() { return Catch::rngSeed(); }
+#endif
+
+struct SeedEveryTest : ListenerBase {
+  using ListenerBase::ListenerBase;
   void testCaseStarting(Catch::TestCaseInfo const& info) override {
-    TestEventListenerBase::testCaseStarting(info);
-    torch::manual_seed(Catch::rngSeed());
+    ListenerBase::testCaseStarting(info);
+    torch::manual_seed(catch_seed());
   }
 };
 

@@ -3,4 +3,4 @@
 // torch first: it pulls in glog, whose CHECK(condition) macro would otherwise replace Catch's
 // CHECK (a failing check would then abort the whole binary instead of being reported).
 #include <torch/torch.h>
-#include <catch2/catch.hpp>
+#include "catch_compat.hpp"

@@ -1,7 +1,10 @@
 # Configures, builds and runs one consumer project from scratch: cmake -P run_consumer.cmake
 #   -DSOURCE=<consumer source> -DBINARY=<scratch build dir> -DARGS=<configure arguments>
+#   -DPREFIX_PATH=<CMAKE_PREFIX_PATH, its entries separated by '|'>
 file(REMOVE_RECURSE ${BINARY})
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} ${ARGS} RESULT_VARIABLE rc)
+string(REPLACE "|" ";" prefix_path "${PREFIX_PATH}")
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} ${ARGS} "-DCMAKE_PREFIX_PATH=${prefix_path}"
+                RESULT_VARIABLE rc)
 if(rc)
   message(FATAL_ERROR "configuring ${SOURCE} failed: ${rc}")
 endif()
