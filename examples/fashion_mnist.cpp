@@ -1,4 +1,4 @@
-// BYOL on Fashion-MNIST on a CPU: pre-training with SPEC.md's two views, LARS and the schedules,
+// BYOL on Fashion-MNIST on a CPU: pre-training with docs/spec.md's two views, LARS and the schedules,
 // then k-NN and linear evaluation on the 10,000 test images against the same architecture at
 // random initialisation. Writes metrics.csv, a PNG plot of loss and k-NN accuracy, and atomic
 // checkpoints; --resume continues a run; Ctrl-C saves and exits.
@@ -281,7 +281,7 @@ int main(int argc, char** argv) {
             << data.test_images.size(0) << " test images, " << channels << "x" << data.train_images.size(2) << "x"
             << data.train_images.size(3) << ", " << data.classes << " classes\n";
 
-  // SPEC.md's views work on RGB; a grey image is repeated into three equal channels, and since no
+  // docs/spec.md's views work on RGB; a grey image is repeated into three equal channels, and since no
   // step of T or T' can make them differ, the encoder reads one of them back.
   const auto view1 = byol::augment::byol_view1(size);
   const auto view2 = byol::augment::byol_view2(size);

@@ -1,4 +1,4 @@
-// SPEC.md's linear evaluation of an exported BYOL encoder: the encoder frozen (eval mode, no
+// The linear evaluation of docs/spec.md for an exported BYOL encoder: the encoder frozen (eval mode, no
 // grad), a linear classifier trained on its features for 80 epochs with SGD (Nesterov momentum
 // 0.9, lr 0.2 x batch / 256, cosine decay, no weight decay); train transform random resized crop
 // + flip, test transform resize 256 + centre crop 224; top-1 and top-5 on the validation folder.
@@ -26,7 +26,7 @@
 
 int main(int argc, char** argv) {
   byol_examples::Flags flags(
-      "linear_eval: SPEC.md's linear evaluation of an encoder exported by imagenet_byol (or any state dict\n"
+      "linear_eval: docs/spec.md's linear evaluation of an encoder exported by imagenet_byol (or any state dict\n"
       "with torchvision's ResNet names).");
   auto& encoder_path = flags.add("encoder", std::string(), "the exported encoder (encoder.pt); empty: random init");
   auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");

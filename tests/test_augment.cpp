@@ -723,8 +723,8 @@ TEST_CASE("views are reproducible under manual_seed and with an explicit generat
   REQUIRE(torch::equal(f, before));
 }
 
-TEST_CASE("byol_view1 and byol_view2 follow SPEC.md's table", "[augment]") {
-  // SPEC.md's blur kernel 2 floor(S / 20) + 1, worked out by hand: 23 at 224, 9 at 96, 3 at 32,
+TEST_CASE("byol_view1 and byol_view2 follow docs/spec.md's table", "[augment]") {
+  // docs/spec.md's blur kernel 2 floor(S / 20) + 1, worked out by hand: 23 at 224, 9 at 96, 3 at 32,
   // 1 (no blur) at 10.
   const std::vector<std::pair<int64_t, int64_t>> kernels{{224, 23}, {96, 9}, {32, 3}, {10, 1}};
   for (const auto& size_kernel : kernels) {

@@ -1,4 +1,4 @@
-// LARS against a plain float64 re-derivation of SPEC.md's update, over several steps, plus the
+// LARS against a plain float64 re-derivation of docs/spec.md's update, over several steps, plus the
 // Optimizer contract: param groups, state_dict resume, LR schedulers.
 #include <byol/optim/lars.hpp>
 #include <byol/schedule.hpp>
@@ -13,7 +13,7 @@ namespace {
 
 using byol_test::values;
 
-// One parameter as SPEC.md describes it, in float64.
+// One parameter as docs/spec.md describes it, in float64.
 struct RefParam {
   std::vector<double> w;
   std::vector<double> m;

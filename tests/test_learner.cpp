@@ -71,7 +71,7 @@ void check_learner(byol::BYOL<Encoder>& model) {
 
 }  // namespace
 
-TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the SPEC defaults", "[learner][heads]") {
+TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the docs/spec.md defaults", "[learner][heads]") {
   byol::nn::MLPHead head(byol::nn::MLPHeadOptions(12));
   REQUIRE(head->options.hidden_dim() == 4096);
   REQUIRE(head->options.out_dim() == 256);

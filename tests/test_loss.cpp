@@ -1,5 +1,5 @@
 // The BYOL loss against an independent float64 computation written with plain loops, finite
-// differences, and the closed-form gradient of SPEC.md.
+// differences, and the closed-form gradient of docs/spec.md.
 #include <byol/loss.hpp>
 
 #include "support.hpp"
@@ -19,7 +19,7 @@ struct Reference {
 };
 
 // n(x) = x / max(||x||, 1e-6), l = mean_i ||n(p_i) - n(z_i)||^2, all in float64.
-// Gradient: SPEC.md's closed form -(2/B)(n(z) - cos n(p)) / ||p|| above the norm floor; below it
+// Gradient: docs/spec.md's closed form -(2/B)(n(z) - cos n(p)) / ||p|| above the norm floor; below it
 // n(p) = p / 1e-6 is linear, so the gradient is (2/B)(n(p) - n(z)) / 1e-6.
 Reference reference_nmse(const std::vector<double>& p, const std::vector<double>& z, int64_t rows, int64_t width) {
   Reference out{0.0, std::vector<double>(p.size(), 0.0)};
@@ -144,7 +144,7 @@ TEST_CASE("a zero row gives a finite loss and gradient", "[loss]") {
   REQUIRE(torch::isfinite(pg.grad()).all().item<bool>());
   const Reference ref = reference_nmse(values(p), values(z), 4, 8);
   REQUIRE(loss.item<double>() == Approx(ref.loss).epsilon(1e-5));
-  // SPEC.md's closed form at p = 0: -(2/B) n(z) / 1e-6.
+  // docs/spec.md's closed form at p = 0: -(2/B) n(z) / 1e-6.
   REQUIRE_CLOSE(values(pg.grad()), ref.grad, 1e-4, 1e-6);
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """BYOL's two views the usual way: torchvision's PIL transforms per image in DataLoader workers.
 
-T and T' of SPEC.md (RandomResizedCrop bicubic, flip, ColorJitter(0.4, 0.4, 0.2, 0.1) p 0.8,
+T and T' of docs/spec.md (RandomResizedCrop bicubic, flip, ColorJitter(0.4, 0.4, 0.2, 0.1) p 0.8,
 grayscale p 0.2, Gaussian blur p 1.0 / 0.1 with torchvision's tensor blur, solarize p 0 / 0.2,
 ToTensor) on 256 uint8 images of 32, 96 or 256 px, in a DataLoader with --workers persistent
 processes (2 on the 2-core machine), batch 256; the first batch (the workers' start-up) is not

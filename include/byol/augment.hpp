@@ -1,6 +1,6 @@
 #pragma once
 
-/// Batched image augmentations for BYOL's two views (SPEC.md): the functional math
+/// Batched image augmentations for BYOL's two views (docs/spec.md): the functional math
 /// (byol::augment::functional), the random ops, Compose, and the policies byol_view1 (T) and
 /// byol_view2 (T').
 ///

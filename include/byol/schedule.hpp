@@ -41,7 +41,7 @@ inline double target_tau(int64_t step, int64_t total_steps, double base_tau) {
 }
 
 /// Linear warm-up from 0 to `peak` over `warmup_steps`, then cosine decay to `final_value` at
-/// `total_steps` (SPEC.md's learning-rate schedule with final_value = 0).
+/// `total_steps` (docs/spec.md's learning-rate schedule with final_value = 0).
 ///
 /// @param step          k, in [0, total_steps]
 /// @param warmup_steps  W, in [0, total_steps)

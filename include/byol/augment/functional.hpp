@@ -1,6 +1,6 @@
 #pragma once
 
-/// Batched image augmentations: the stateless math of BYOL's views T and T' (SPEC.md).
+/// Batched image augmentations: the stateless math of BYOL's views T and T' (docs/spec.md).
 ///
 /// Images are batches [B, C, H, W], floating point with values in [0, 1]; every per-image
 /// parameter is a 1-D tensor of length B. Each function returns a new tensor of the input's
@@ -61,7 +61,7 @@ constexpr int64_t kCpuChunkBytes = int64_t{4} << 20;
 /// depend on it).
 constexpr double kTinyRange = 1e-12;
 
-/// Grayscale weights of SPEC.md (ITU-R 601 luma, as torchvision).
+/// Grayscale weights of docs/spec.md (ITU-R 601 luma, as torchvision).
 constexpr double kGrayR = 0.2989;
 constexpr double kGrayG = 0.5870;
 constexpr double kGrayB = 0.1140;
@@ -991,7 +991,7 @@ inline at::Tensor hflip(const at::Tensor& images) {
   return images.flip({3});
 }
 
-/// Brightness, additive (SPEC.md): out = clip(x + delta_b, 0, 1).
+/// Brightness, additive (docs/spec.md): out = clip(x + delta_b, 0, 1).
 ///
 /// @param images  [B, C, H, W] floating point in [0, 1]
 /// @param delta   [B], one shift per image (BYOL draws U[-0.4, 0.4])
@@ -1008,7 +1008,7 @@ inline at::Tensor adjust_brightness(const at::Tensor& images, const at::Tensor& 
   return out.to(images.scalar_type());
 }
 
-/// Contrast around each channel's own mean (SPEC.md):
+/// Contrast around each channel's own mean (docs/spec.md):
 /// out = clip((x - m_bc) f_b + m_bc, 0, 1), m_bc = mean of image b, channel c.
 ///
 /// @param images  [B, C, H, W] floating point in [0, 1]

@@ -1,6 +1,6 @@
 #pragma once
 
-/// Random augmentation ops and BYOL's two view policies T and T' (SPEC.md), batched.
+/// Random augmentation ops and BYOL's two view policies T and T' (docs/spec.md), batched.
 ///
 /// Every op decides per image (with probability p) and draws its factors per image, all at once
 /// for the batch, from a CPU generator; the [B]-sized draws then move to the images' device and
@@ -192,7 +192,7 @@ class BernoulliTransform : public InPlaceTransform<Derived> {
 
 // ---- RandomResizedCrop ------------------------------------------------------------------------
 
-/// Options of RandomResizedCrop. Defaults are SPEC.md's (the reference's).
+/// Options of RandomResizedCrop. Defaults are docs/spec.md's (the reference's).
 struct RandomResizedCropOptions {
   /// @param size  output side S (square output), >= 1
   RandomResizedCropOptions(int64_t size) : size_(size) {}  // NOLINT(google-explicit-constructor): as torch's options
@@ -228,7 +228,7 @@ struct RandomResizedCropOptions {
 ///   w = round(sqrt(a H W r)), h = round(sqrt(a H W / r)), each clamped to [1, W] and [1, H],
 ///   top ~ U{0 .. H - h}, left ~ U{0 .. W - w},
 /// then functional::resized_crop (bicubic, antialiased when shrinking). One draw per image, no
-/// rejection loop: a box that does not fit is clamped to the image, as SPEC.md says.
+/// rejection loop: a box that does not fit is clamped to the image, as docs/spec.md says.
 /// Takes a batch [B, C, H, W] or a list of differently sized [C, H_i, W_i] images (what a JPEG
 /// decoder yields), uint8 in [0, 255] or floating point in [0, 1]; returns float [B, C, S, S].
 ///
@@ -405,7 +405,7 @@ class RandomHorizontalFlip : public detail::BernoulliTransform<RandomHorizontalF
 
 // ---- ColorJitter ------------------------------------------------------------------------------
 
-/// Options of ColorJitter. Defaults are BYOL's (SPEC.md).
+/// Options of ColorJitter. Defaults are BYOL's (docs/spec.md).
 struct ColorJitterOptions {
   /// Probability that an image is jittered at all. Default 0.8.
   TORCH_ARG(double, p) = 0.8;
@@ -757,7 +757,7 @@ struct NormalizeOptions {
 };
 
 /// Deterministic: out_c = (x_c - mean_c) / stddev_c (functional::normalize), not clipped. Not part
-/// of byol_view1/byol_view2 (SPEC.md's views end in [0, 1]); append it where the encoder wants
+/// of byol_view1/byol_view2 (docs/spec.md's views end in [0, 1]); append it where the encoder wants
 /// normalised input: `Compose(byol_view1(224), Normalize())`.
 ///
 ///     byol::augment::Normalize normalize;   // ImageNet mean and std
@@ -867,7 +867,7 @@ class Compose {
 using ByolView =
     Compose<RandomResizedCrop, RandomHorizontalFlip, ColorJitter, RandomGrayscale, RandomGaussianBlur, RandomSolarize>;
 
-/// The blur kernel side BYOL uses for S x S views (SPEC.md): 2 floor(S / 20) + 1, as the
+/// The blur kernel side BYOL uses for S x S views (docs/spec.md): 2 floor(S / 20) + 1, as the
 /// reference's radius = (S // 10) // 2, kernel = 2 radius + 1. Below 20 px it is 1, a blur that
 /// leaves the image as it is.
 ///
@@ -894,7 +894,7 @@ inline ByolView byol_view(int64_t size, double blur_p, double solarize_p) {
 }
 }  // namespace detail
 
-/// T of SPEC.md, for S x S views: random resized crop (area U[0.08, 1], aspect log-U[3/4, 4/3],
+/// T of docs/spec.md, for S x S views: random resized crop (area U[0.08, 1], aspect log-U[3/4, 4/3],
 /// bicubic, antialiased), flip p 0.5, colour jitter p 0.8 (brightness 0.4, contrast 0.4,
 /// saturation 0.2, hue 0.1, random order), grayscale p 0.2, Gaussian blur p 1.0 (sigma U[0.1, 2],
 /// kernel byol_blur_kernel_size(S)), solarize p 0. Output float [B, 3, S, S] in [0, 1]; no
@@ -907,7 +907,7 @@ inline ByolView byol_view1(int64_t size) {
   return detail::byol_view(size, /*blur_p=*/1.0, /*solarize_p=*/0.0);
 }
 
-/// T' of SPEC.md: as byol_view1 but blur p 0.1 and solarize p 0.2.
+/// T' of docs/spec.md: as byol_view1 but blur p 0.1 and solarize p 0.2.
 ///
 ///     auto t2 = byol::augment::byol_view2(224);
 ///     auto v2 = t2(images);
