@@ -127,22 +127,43 @@ std::string csv_number(double v) {
   return s.str();
 }
 
-// Reads metrics.csv back (to resume it, and to plot); keeps rows up to `last_step`.
+// Reads metrics.csv back (to resume it, and to plot); keeps rows up to `last_step`. A line that
+// does not parse is an error naming the file and the line (c10::Error, for or_exit).
 std::vector<Row> read_metrics(const std::string& path, int64_t last_step) {
   std::vector<Row> rows;
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);  // header
+  int64_t line_number = 1;
   while (std::getline(in, line)) {
+    ++line_number;
     std::vector<std::string> cells;
     std::stringstream ss(line);
     std::string cell;
     while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    TORCH_CHECK(cells.size() >= 2 && cells.size() <= 8, path, " line ", line_number, ": expected up to 8 ",
+                "comma-separated fields (", kCsvHeader, "), got '", line, "'");
     while (cells.size() < 8) cells.push_back("");
-    auto num = [](const std::string& s) { return s.empty() ? NAN : std::stod(s); };
+    // The whole cell must be a number: std::stoll("12x") would silently read 12.
+    auto whole = [&](const std::string& s, auto parse) {
+      size_t used = 0;
+      try {
+        const auto value = parse(s, &used);
+        if (used == s.size()) return value;
+      } catch (const std::exception&) {
+      }
+      TORCH_CHECK(false, path, " line ", line_number, ": '", s, "' is not a number (line '", line, "')");
+      return decltype(parse(s, &used)){};
+    };
+    auto integer = [&](const std::string& s) {
+      return whole(s, [](const std::string& t, size_t* used) { return static_cast<int64_t>(std::stoll(t, used)); });
+    };
+    auto num = [&](const std::string& s) {
+      return s.empty() ? NAN : whole(s, [](const std::string& t, size_t* used) { return std::stod(t, used); });
+    };
     Row r;
-    r.step = std::stoll(cells[0]);
-    r.epoch = std::stoll(cells[1]);
+    r.step = integer(cells[0]);
+    r.epoch = integer(cells[1]);
     r.loss = num(cells[2]);
     r.lr = num(cells[3]);
     r.tau = num(cells[4]);
@@ -154,6 +175,7 @@ std::vector<Row> read_metrics(const std::string& path, int64_t last_step) {
   return rows;
 }
 
+// Replaces metrics.csv; a failed write (a full disk) is an error naming the file.
 void write_metrics(const std::string& path, const std::vector<Row>& rows) {
   const std::string tmp = path + ".tmp";
   {
@@ -164,8 +186,12 @@ void write_metrics(const std::string& path, const std::vector<Row>& rows) {
           << csv_number(r.tau) << "," << csv_number(r.collapse_std) << "," << csv_number(r.probe_accuracy) << ","
           << csv_number(r.knn_accuracy) << "\n";
     }
+    out.close();
+    TORCH_CHECK(out.good(), "cannot write ", tmp, " (disk full?)");
   }
-  fs::rename(tmp, path);
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  TORCH_CHECK(!ec, "cannot rename ", tmp, " to ", path, ": ", ec.message());
 }
 
 void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t steps_per_epoch) {
@@ -263,8 +289,10 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << checkpoint_path << " exists; pass --resume to continue it, or another --out\n";
     return 2;
   }
-  if (resume && !byol::checkpoint::exists(checkpoint_path)) {
-    std::cerr << "error: --resume but no checkpoint at " << checkpoint_path << "\n";
+  if (resume && !byol::checkpoint::exists(checkpoint_path) &&
+      !byol::checkpoint::exists(byol::checkpoint::previous_path(checkpoint_path))) {
+    std::cerr << "error: --resume but no checkpoint at " << checkpoint_path << " (nor "
+              << byol::checkpoint::previous_path(checkpoint_path) << ")\n";
     return 2;
   }
 
@@ -327,8 +355,16 @@ int main(int argc, char** argv) {
   int64_t step = 0;
   std::vector<Row> rows;
   if (resume) {
+    std::string resumed_from = checkpoint_path;
     byol_examples::or_exit(1, "--resume: ", [&] {
-      auto archive = byol::checkpoint::load(checkpoint_path);
+      // The newest checkpoint that verifies: checkpoint.pt, else the previous one kept beside it.
+      auto latest = byol::checkpoint::load_latest(checkpoint_path);
+      if (latest.fell_back) {
+        std::cerr << "warning: --resume: " << checkpoint_path << " cannot be used (" << latest.reason
+                  << "); resuming from the previous checkpoint " << latest.path << "\n";
+      }
+      resumed_from = latest.path;
+      auto& archive = latest.archive;
       const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
       if (saved_total != total_steps) {
         std::cerr << "error: --resume: " << checkpoint_path << " is of a run of " << saved_total
@@ -343,8 +379,8 @@ int main(int argc, char** argv) {
       byol::checkpoint::read_rng(archive, "rng");
     });
     schedule.set_step(step);
-    rows = read_metrics(metrics_path, step);
-    std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
+    rows = byol_examples::or_exit(1, "--resume: ", [&] { return read_metrics(metrics_path, step); });
+    std::cout << "resumed from " << resumed_from << " at step " << step << "\n";
   }
   loader_options.start_epoch(step / steps_per_epoch).start_batch(step % steps_per_epoch);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
@@ -360,6 +396,21 @@ int main(int argc, char** argv) {
     byol::checkpoint::save_atomically(archive, checkpoint_path);
     write_metrics(metrics_path, rows);
     write_plot(plot_path, rows, steps_per_epoch);
+  };
+  // A failed save (a full disk, say) ends the run with a message; the rename never happened, so
+  // the previous checkpoint is intact.
+  auto saved = [&] {
+    try {
+      save();
+      return true;
+    } catch (const std::exception& e) {
+      const c10::Error* error = dynamic_cast<const c10::Error*>(&e);
+      std::cerr << "\nerror: cannot save the checkpoint at step " << step << ": "
+                << (error != nullptr ? error->what_without_backtrace() : e.what()) << "\n"
+                << checkpoint_path << " (or " << byol::checkpoint::previous_path(checkpoint_path)
+                << ") is the last complete checkpoint; free some space and continue with the same flags and --resume\n";
+      return false;
+    }
   };
 
   // A k-NN check on a subset, cheap enough to run every epoch.
@@ -444,7 +495,7 @@ int main(int argc, char** argv) {
     bar.update(step, status.str(), static_cast<double>(batch_size));
 
     const bool stop = g_interrupted || (stop_after > 0 && step >= stop_after);
-    if (stop || epoch_end || step % checkpoint_every == 0) save();
+    if ((stop || epoch_end || step % checkpoint_every == 0) && !saved()) return 1;
     if (stop) {
       bar.finish();
       std::cout << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
@@ -454,7 +505,7 @@ int main(int argc, char** argv) {
     }
   }
   bar.finish();
-  save();
+  if (!saved()) return 1;
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "state digest " << digest(model) << "\n";

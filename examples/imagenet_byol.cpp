@@ -146,8 +146,16 @@ int main(int argc, char** argv) {
   byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
   int64_t step = 0;
   if (resume) {
+    std::string resumed_from = checkpoint_path;
     byol_examples::or_exit(1, "--resume: ", [&] {
-      auto archive = byol::checkpoint::load(checkpoint_path);
+      // The newest checkpoint that verifies: checkpoint_path, else the previous one kept beside it.
+      auto latest = byol::checkpoint::load_latest(checkpoint_path);
+      if (latest.fell_back) {
+        std::cerr << "warning: --resume: " << checkpoint_path << " cannot be used (" << latest.reason
+                  << "); resuming from the previous checkpoint " << latest.path << "\n";
+      }
+      resumed_from = latest.path;
+      auto& archive = latest.archive;
       // The schedules' length follows from these flags: a run continues only with its own.
       const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
       if (saved_total != total_steps) {
@@ -163,7 +171,7 @@ int main(int argc, char** argv) {
     });
     schedule.set_step(step);
     if (channels_last) to_channels_last(model);
-    std::cout << "resumed from " << checkpoint_path << " at step " << step << "\n";
+    std::cout << "resumed from " << resumed_from << " at step " << step << "\n";
   } else if (byol::checkpoint::exists(checkpoint_path)) {
     std::cerr << "error: " << checkpoint_path << " exists; pass --resume, or another --out\n";
     return 2;
@@ -176,6 +184,18 @@ int main(int argc, char** argv) {
     byol::checkpoint::write_int(archive, "total_steps", total_steps);
     byol::checkpoint::write_rng(archive, "rng");
     byol::checkpoint::save_atomically(archive, checkpoint_path);
+  };
+  // A failed save (a full disk, say) ends the run with a message; the previous checkpoint stays.
+  auto saved = [&] {
+    try {
+      save();
+      return true;
+    } catch (const c10::Error& e) {
+      std::cerr << "error: cannot save the checkpoint at step " << step << ": " << e.what_without_backtrace() << "\n"
+                << checkpoint_path << " (or " << byol::checkpoint::previous_path(checkpoint_path)
+                << ") is the last complete checkpoint; free some space and continue with --resume\n";
+      return false;
+    }
   };
 
   // The loader's CPU threads decode and crop (uint8, pinned on CUDA); the device does the rest.
@@ -280,9 +300,9 @@ int main(int argc, char** argv) {
       window_start = now;
       window_images = 0;
     }
-    if (step % checkpoint_every == 0) save();
+    if (step % checkpoint_every == 0 && !saved()) return 1;
   }
-  save();
+  if (!saved()) return 1;
   byol::models::save_state_dict(*model.encoder(), encoder_path);
   if (measured_windows > 0) {
     const double ips = sum_images_per_second / static_cast<double>(measured_windows);

@@ -7,9 +7,17 @@
 
 #include "support.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +28,16 @@ std::string temp_dir() {
   const char* dir = ::mkdtemp(pattern);
   REQUIRE(dir != nullptr);
   return dir;
+}
+
+// The names in `dir`, sorted.
+std::vector<std::string> folder_entries(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 torch::nn::Sequential make_encoder() {
@@ -123,18 +141,69 @@ TEST_CASE("save_atomically replaces the file whole and leaves no temporary", "[c
     byol::checkpoint::save_atomically(archive, path);
     auto in = byol::checkpoint::load(path);
     REQUIRE(byol::checkpoint::read_int(in, "value") == value);
-    REQUIRE_FALSE(byol::checkpoint::exists(path + ".tmp"));
+    // Only the checkpoint and, from the second save on, the previous one are left.
+    REQUIRE(folder_entries(dir) == (value == 1 ? std::vector<std::string>{"ckpt.pt"}
+                                               : std::vector<std::string>{"ckpt.pt", "ckpt.pt.prev"}));
   }
-  // A save that fails part-way (here: the temporary cannot be written, a folder is in its way)
-  // throws and leaves the previous checkpoint intact. A folder is not a checkpoint file.
-  REQUIRE(::mkdir((path + ".tmp").c_str(), 0700) == 0);
-  REQUIRE_FALSE(byol::checkpoint::exists(path + ".tmp"));
+  // A save that fails part-way (here: the final rename, a non-empty folder is in the way of a
+  // second target) throws and removes its temporary; the other files are untouched.
+  const std::string blocked = dir + "/blocked.pt";
+  REQUIRE(::mkdir(blocked.c_str(), 0700) == 0);
+  { std::ofstream inside(blocked + "/x"); inside << "x"; }
   torch::serialize::OutputArchive failing;
   byol::checkpoint::write_int(failing, "value", 3);
-  REQUIRE_THROWS(byol::checkpoint::save_atomically(failing, path));
+  byol_test::require_error([&] { byol::checkpoint::save_atomically(failing, blocked); }, {"blocked.pt"});
+  REQUIRE(folder_entries(dir) == std::vector<std::string>{"blocked.pt", "ckpt.pt", "ckpt.pt.prev"});
   auto in = byol::checkpoint::load(path);
   REQUIRE(byol::checkpoint::read_int(in, "value") == 2);
-  ::rmdir((path + ".tmp").c_str());
+}
+
+TEST_CASE("save_atomically never writes through a symlink at the old fixed temporary name", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/ckpt.pt";
+  const std::string victim = dir + "/victim.txt";
+  { std::ofstream out(victim); out << "keep me"; }
+  REQUIRE(::symlink(victim.c_str(), (path + ".tmp").c_str()) == 0);
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write_int(archive, "value", 5);
+  byol::checkpoint::save_atomically(archive, path);
+  std::ifstream in(victim);
+  std::string text;
+  std::getline(in, text);
+  REQUIRE(text == "keep me");
+  auto loaded = byol::checkpoint::load(path);
+  REQUIRE(byol::checkpoint::read_int(loaded, "value") == 5);
+}
+
+TEST_CASE("save_atomically from several threads to one path: every save succeeds", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/shared.pt";
+  constexpr int kThreads = 4;
+  constexpr int kSaves = 10;
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        for (int k = 0; k < kSaves; ++k) {
+          torch::serialize::OutputArchive archive;
+          byol::checkpoint::write_int(archive, "value", t * 100 + k);
+          byol::checkpoint::save_atomically(archive, path);
+        }
+      } catch (const std::exception& e) {
+        errors[static_cast<size_t>(t)] = e.what();
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (const auto& error : errors) {
+    INFO(error);
+    REQUIRE(error.empty());
+  }
+  auto in = byol::checkpoint::load(path);
+  const int64_t value = byol::checkpoint::read_int(in, "value");
+  REQUIRE(value % 100 == kSaves - 1);  // some thread's last save won
+  REQUIRE(folder_entries(dir) == std::vector<std::string>{"shared.pt", "shared.pt.prev"});
 }
 
 TEST_CASE("the generator state round-trips", "[checkpoint]") {
@@ -165,4 +234,158 @@ TEST_CASE("bad checkpoints give errors that name the file or key", "[checkpoint]
   require_error([&] { byol::checkpoint::read_int(in, "epoch"); }, {"epoch"});
   torch::nn::Linear linear(2, 2);
   require_error([&] { byol::checkpoint::read(in, "model", *linear); }, {"model"});
+}
+
+TEST_CASE("FNV-1a-64 matches the published test vectors", "[checkpoint]") {
+  // From the FNV reference (Fowler, Noll, Vo; draft-eastlake-fnv), not from this code.
+  REQUIRE(byol::checkpoint::fnv1a64("", 0) == 0xcbf29ce484222325ull);
+  REQUIRE(byol::checkpoint::fnv1a64("a", 1) == 0xaf63dc4c8601ec8cull);
+  REQUIRE(byol::checkpoint::fnv1a64("foobar", 6) == 0x85944171f73967e8ull);
+}
+
+TEST_CASE("the file is the 32-byte header, then the archive; the checksum covers both", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write_int(archive, "step", 11);
+  std::ostringstream bare;
+  archive.save_to(bare);
+  byol::checkpoint::save_atomically(archive, dir + "/c.pt");
+  std::ifstream in(dir + "/c.pt", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() == 32 + bare.str().size());
+  REQUIRE(bytes.compare(0, 8, "BYOLCKPT") == 0);
+  auto le = [&](size_t at, int n) {
+    uint64_t v = 0;
+    for (int i = 0; i < n; ++i) v |= uint64_t(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+    return v;
+  };
+  REQUIRE(le(8, 4) == 1);
+  REQUIRE(le(16, 8) == bare.str().size());
+  REQUIRE(bytes.substr(32) == bare.str());
+  // FNV-1a-64 written out here, byte by byte, over the first 24 bytes and the archive.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (i >= 24 && i < 32) continue;
+    h = (h ^ static_cast<unsigned char>(bytes[i])) * 0x100000001b3ull;
+  }
+  REQUIRE(le(24, 8) == h);
+}
+
+TEST_CASE("a checkpoint of the old format (a bare LibTorch archive) still loads", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write_int(archive, "step", 17);
+  archive.save_to(dir + "/old.pt");
+  auto in = byol::checkpoint::load(dir + "/old.pt");
+  REQUIRE(byol::checkpoint::read_int(in, "step") == 17);
+}
+
+TEST_CASE("corrupted checkpoints are refused cleanly: seeded bit flips and truncations", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  const std::string good = dir + "/good.pt";
+  torch::manual_seed(3);
+  Run run;
+  run.train_step();
+  run.save(good);
+  std::ifstream in(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(bytes.size() > 1000);
+  std::mt19937_64 rng(20200613);
+  constexpr int kFlips = 200;
+  constexpr int kCuts = 100;
+  int refused = 0;
+  const std::string bad = dir + "/damaged.pt";
+  for (int k = 0; k < kFlips + kCuts; ++k) {
+    std::string damaged = bytes;
+    if (k < kFlips) {
+      const size_t at = static_cast<size_t>(rng() % bytes.size());
+      damaged[at] = static_cast<char>(damaged[at] ^ (1 << (rng() % 8)));
+    } else {
+      damaged.resize(static_cast<size_t>(rng() % bytes.size()));
+    }
+    { std::ofstream out(bad, std::ios::binary | std::ios::trunc); out << damaged; }
+    try {
+      Run victim;
+      victim.load(bad);
+    } catch (const c10::Error& e) {
+      const std::string message = e.what_without_backtrace();
+      if (message.find("damaged.pt") != std::string::npos) ++refused;
+      else INFO("case " << k << ": " << message);
+    }
+  }
+  std::cout << "checkpoint corruption: refused cleanly: " << refused << " of " << kFlips + kCuts << "\n";
+  REQUIRE(refused == kFlips + kCuts);
+}
+
+TEST_CASE("load_latest falls back to the previous checkpoint when the newest is damaged", "[checkpoint]") {
+  const std::string dir = temp_dir();
+  const std::string path = dir + "/run.pt";
+  for (const int64_t step : {1, 2}) {
+    torch::serialize::OutputArchive archive;
+    byol::checkpoint::write_int(archive, "step", step);
+    byol::checkpoint::save_atomically(archive, path);
+  }
+  {
+    auto latest = byol::checkpoint::load_latest(path);
+    REQUIRE(latest.path == path);
+    REQUIRE_FALSE(latest.fell_back);
+    REQUIRE(byol::checkpoint::read_int(latest.archive, "step") == 2);
+  }
+  {  // cut the newest short, as a full disk or a dying machine would
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    in.close();
+    bytes.resize(bytes.size() / 2);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+  }
+  auto latest = byol::checkpoint::load_latest(path);
+  REQUIRE(latest.fell_back);
+  REQUIRE(latest.path == path + ".prev");
+  REQUIRE(latest.reason.find("run.pt") != std::string::npos);
+  REQUIRE(byol::checkpoint::read_int(latest.archive, "step") == 1);
+  // A damaged newest does not replace the good previous one at the next save.
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write_int(archive, "step", 3);
+  byol::checkpoint::save_atomically(archive, path);
+  auto prev = byol::checkpoint::load(path + ".prev");
+  REQUIRE(byol::checkpoint::read_int(prev, "step") == 1);
+  // Both gone: the error names both files.
+  std::remove(path.c_str());
+  std::remove((path + ".prev").c_str());
+  byol_test::require_error([&] { byol::checkpoint::load_latest(path); }, {"run.pt", "run.pt.prev"});
+}
+
+TEST_CASE("read_int / read_double of a key of another type name the key", "[checkpoint]") {
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write_double(archive, "lr", 0.5);
+  byol::checkpoint::write_int(archive, "step", 4);
+  archive.write("flag", c10::IValue(true));
+  std::stringstream stream;
+  archive.save_to(stream);
+  torch::serialize::InputArchive in;
+  in.load_from(stream);
+  byol_test::require_error([&] { byol::checkpoint::read_int(in, "lr"); }, {"'lr'", "not an integer"});
+  byol_test::require_error([&] { byol::checkpoint::read_double(in, "flag"); }, {"'flag'", "not a number"});
+  REQUIRE(byol::checkpoint::read_double(in, "step") == 4.0);
+  REQUIRE(byol::checkpoint::read_double(in, "lr") == 0.5);
+}
+
+TEST_CASE("reading a module of another shape names the first mismatch instead of loading it", "[checkpoint]") {
+  torch::nn::Sequential saved(torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8));
+  torch::serialize::OutputArchive archive;
+  byol::checkpoint::write(archive, "model", *saved);
+  std::stringstream stream;
+  archive.save_to(stream);
+  torch::serialize::InputArchive in;
+  in.load_from(stream);
+  torch::nn::Sequential wider(torch::nn::Linear(4, 16), torch::nn::BatchNorm1d(16));
+  const auto before = wider->parameters()[0].clone();
+  byol_test::require_error([&] { byol::checkpoint::read(in, "model", *wider); },
+                           {"'0.weight'", "[8, 4]", "[16, 4]", "model"});
+  REQUIRE(wider->parameters()[0].sizes() == torch::IntArrayRef({16, 4}));
+  REQUIRE(torch::equal(wider->parameters()[0], before));
+  torch::nn::Sequential same(torch::nn::Linear(4, 8), torch::nn::BatchNorm1d(8));
+  byol::checkpoint::read(in, "model", *same);
+  REQUIRE(torch::equal(same->parameters()[0], saved->parameters()[0]));
 }

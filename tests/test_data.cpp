@@ -10,14 +10,18 @@
 #include <turbojpeg.h>
 #include <zlib.h>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csetjmp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -1081,4 +1085,146 @@ TEST_CASE("TwoViewLoader option errors name the option and value", "[data]") {
   require_error([&] { byol::data::TensorSource(torch::zeros({3, 2}), torch::zeros({3})); },
                 {"labels must be integers", "Float"});
   require_error([&] { counting_source(5).get_batch({5}); }, {"index 5", "5 samples"});
+}
+
+// ---- files that are not regular files, size limits ----------------------------------------------
+
+TEST_CASE("The readers refuse FIFOs and devices by name instead of blocking or reading forever", "[data]") {
+  TempDir dir("special_files");
+  REQUIRE(::mkfifo((dir / "pipe.gz").c_str(), 0600) == 0);
+  REQUIRE(::mkfifo((dir / "pipe.jpg").c_str(), 0600) == 0);
+  REQUIRE(::symlink("/dev/zero", (dir / "zero.jpg").c_str()) == 0);
+  REQUIRE(::symlink("/dev/zero", (dir / "zero.bin").c_str()) == 0);
+  require_error([&] { byol::data::read_idx(dir / "pipe.gz"); }, {"read_idx", dir / "pipe.gz", "FIFO", "regular file"});
+  require_error([&] { byol::data::read_idx(dir / "zero.bin"); }, {dir / "zero.bin", "character device"});
+  require_error([&] { byol::data::read_cifar10({dir / "zero.bin"}); }, {"read_cifar10", dir / "zero.bin", "regular file"});
+  require_error([&] { byol::data::read_cifar10({dir / "pipe.gz"}); }, {dir / "pipe.gz", "FIFO"});
+  require_error([&] { byol::data::read_image(dir / "pipe.jpg"); }, {"read_image", dir / "pipe.jpg", "FIFO"});
+  require_error([&] { byol::data::read_image(dir / "zero.jpg"); }, {"read_image", dir / "zero.jpg", "character device"});
+}
+
+TEST_CASE("ImageFolder skips a FIFO and a link to /dev/zero named like images, naming them", "[data]") {
+  TempDir dir("folder_special");
+  const auto root = dir.path;
+  save_png(root / "a/good.png", pattern_image(1, 4, 4));
+  REQUIRE(::mkfifo((root / "a/x.jpg").c_str(), 0600) == 0);
+  REQUIRE(::symlink("/dev/zero", (root / "a/zero.jpg").c_str()) == 0);
+  std::vector<std::string> reasons;
+  byol::data::ImageFolder folder(byol::data::ImageFolderOptions(root.string()).num_workers(2).on_skip(
+      [&](const byol::data::SkippedFile& f) { reasons.push_back(f.reason); }));
+  REQUIRE(folder.size() == 3);  // a/good.png a/x.jpg a/zero.jpg
+  const auto batch = folder.get_batch({0, 1, 2});
+  REQUIRE(batch.images.size() == 1);
+  REQUIRE(folder.skipped_count() == 2);
+  std::sort(reasons.begin(), reasons.end());
+  REQUIRE(reasons.size() == 2);
+  CHECK(reasons[0].find((root / "a/x.jpg").string()) != std::string::npos);
+  CHECK(reasons[0].find("FIFO") != std::string::npos);
+  CHECK(reasons[1].find((root / "a/zero.jpg").string()) != std::string::npos);
+  CHECK(reasons[1].find("character device") != std::string::npos);
+}
+
+TEST_CASE("Image files above max_file_bytes are refused before they are read", "[data]") {
+  TempDir dir("big_image");
+  save_png(dir.path / "a/img.png", pattern_image(3, 8, 8));
+  const auto size = fs::file_size(dir.path / "a/img.png");
+  require_error([&] { byol::data::read_image(dir / "a/img.png", byol::data::DecodeOptions().max_file_bytes(10)); },
+                {"read_image", dir / "a/img.png", std::to_string(size) + " bytes", "limit of 10"});
+  CHECK(byol::data::read_image(dir / "a/img.png").size(1) == 8);
+  byol::data::ImageFolder folder(
+      byol::data::ImageFolderOptions(dir.path.string()).decode(byol::data::DecodeOptions().max_file_bytes(10)));
+  require_error([&] { folder.get(0); }, {dir / "a/img.png", "limit of 10"});
+}
+
+TEST_CASE("A gzipped IDX file is inflated no further than its header declares", "[data]") {
+  TempDir dir("gzip_bomb");
+  // Header [1, 2, 2]: 16 + 4 = 20 bytes declared; then 32 MiB of zeros (a 32 KiB gzip file).
+  Bytes bomb = idx_file(0x00000803, {1, 2, 2}, {1, 2, 3, 4});
+  bomb.resize(bomb.size() + (size_t(32) << 20), 0);
+  write_gzip(dir / "bomb.gz", bomb);
+  REQUIRE(fs::file_size(dir.path / "bomb.gz") < (size_t(1) << 20));
+  // 20 + 64 bytes of slack: reading stops at byte 85, not at 32 MiB.
+  require_error([&] { byol::data::read_idx_images(dir / "bomb.gz"); },
+                {"read_idx_images", dir / "bomb.gz", "more than 84 bytes", "header declares"});
+}
+
+TEST_CASE("ImageFolder names a class folder it cannot list instead of treating it as empty", "[data]") {
+  TempDir dir("folder_mode");
+  const auto root = dir.path;
+  save_png(root / "a/good.png", pattern_image(1, 4, 4));
+  save_png(root / "b/hidden.png", pattern_image(2, 4, 4));
+  fs::permissions(root / "b", fs::perms::none);
+  struct Restore {
+    fs::path path;
+    ~Restore() {
+      std::error_code ec;
+      fs::permissions(path, fs::perms::owner_all, ec);
+    }
+  } restore{root / "b"};
+  auto attempt = [&]() -> std::string {  // the error's message, "" if none
+    try {
+      byol::data::ImageFolder folder(byol::data::ImageFolderOptions(root.string()).num_workers(0));
+    } catch (const c10::Error& e) {
+      return e.what_without_backtrace();
+    }
+    return "";
+  };
+  if (::geteuid() != 0) {
+    const std::string message = attempt();
+    INFO(message);
+    CHECK(message.find("ImageFolder") != std::string::npos);
+    CHECK(message.find((root / "b").string()) != std::string::npos);
+    CHECK(message.find("cannot list") != std::string::npos);
+    return;
+  }
+  // As root, mode 000 is still readable: try it as the unprivileged user "nobody" in a child.
+  fs::permissions(root, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                            fs::perms::others_read | fs::perms::others_exec);
+  fs::permissions(root / "a", fs::perms::owner_all | fs::perms::group_all | fs::perms::others_all);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(3);
+    const std::string message = attempt();
+    std::fprintf(stderr, "as user nobody: %s\n", message.c_str());
+    const bool named = message.find((root / "b").string()) != std::string::npos &&
+                       message.find("cannot list") != std::string::npos;
+    ::_exit(named ? 0 : (message.empty() ? 1 : 2));
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 3) {
+    WARN("running as root and cannot switch to user nobody: the mode-000 case is not exercised");
+    return;
+  }
+  INFO("child exit status: 0 = error naming the folder, 1 = no error (an empty class), 2 = another error");
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("TwoViewLoader: overflowing run lengths, absurd worker counts and undefined views are errors", "[data]") {
+  auto make = [](byol::data::LoaderOptions o) {
+    byol::data::TwoViewLoader loader(counting_source(10), keep_view, keep_view, o);
+  };
+  // 5 batches per epoch: epochs * 5 would overflow int64.
+  require_error([&] { make(byol::data::LoaderOptions(2).epochs(std::numeric_limits<int64_t>::max() / 2)); },
+                {"epochs", "overflows"});
+  require_error([&] { make(byol::data::LoaderOptions(2).num_workers(100000)); }, {"num_workers", "100000", "1024"});
+  // A huge prefetch depth is fine: every batch, once, in order.
+  byol::data::TwoViewLoader deep(counting_source(10), keep_view, keep_view,
+                                 byol::data::LoaderOptions(2).epochs(2).shuffle(false).num_workers(2).prefetch(
+                                     std::numeric_limits<int64_t>::max()));
+  int64_t count = 0;
+  while (auto batch = deep.next()) {
+    CHECK(batch->epoch * 5 + batch->batch == count);
+    ++count;
+  }
+  CHECK(count == 10);
+  // A view that hands on an undefined tensor: the error says which view and which batch.
+  for (const int64_t workers : {0, 1}) {
+    auto undefined = [](const torch::Tensor&, at::Generator&) { return torch::Tensor(); };
+    byol::data::TwoViewLoader loader(counting_source(10), keep_view, undefined,
+                                     byol::data::LoaderOptions(2).num_workers(workers));
+    require_error([&] { loader.next(); }, {"TwoViewLoader", "view2", "undefined", "batch 0", "epoch 0"});
+  }
 }

@@ -235,3 +235,69 @@ TEST_CASE("EmaTarget rejects bad input with named arguments", "[ema]") {
   std::vector<torch::Tensor> a = {torch::randn({3})}, b = {torch::randn({4})};
   require_error([&] { byol::functional::ema_update_(a, b, 0.5); }, {"shape", "[3]", "[4]"});
 }
+
+TEST_CASE("ema_update_ updates a tied tensor once: the single update, bitwise the same every run", "[ema]") {
+  torch::manual_seed(11);
+  const auto t0 = torch::rand({300, 300});
+  const auto o = torch::rand({300, 300});
+  std::vector<torch::Tensor> results;
+  for (int run = 0; run < 3; ++run) {
+    auto t = t0.clone();
+    byol::functional::ema_update_({t, t}, {o, o}, 0.5);
+    results.push_back(t);
+  }
+  // 0.5 * t + 0.5 * o, once, in float64.
+  std::vector<double> expected;
+  const auto tv = values(t0), ov = values(o);
+  for (size_t i = 0; i < tv.size(); ++i) expected.push_back(0.5 * tv[i] + 0.5 * ov[i]);
+  REQUIRE_CLOSE(values(results[0]), expected, 1e-6, 1e-7);
+  REQUIRE(torch::equal(results[0], results[1]));
+  REQUIRE(torch::equal(results[0], results[2]));
+  // Two handles to one view are the same tensor too.
+  auto t = t0.clone();
+  byol::functional::ema_update_({t.view({90000}), t.view({90000})}, {o.view({90000}), o.view({90000})}, 0.5);
+  REQUIRE(torch::equal(t, results[0]));
+}
+
+TEST_CASE("ema_update_ rejects ambiguous ties and overlapping views", "[ema]") {
+  using byol_test::require_error;
+  auto t = torch::rand({4, 4});
+  require_error([&] { byol::functional::ema_update_({t, t}, {torch::rand({4, 4}), torch::rand({4, 4})}, 0.5); },
+                {"target tensor 1", "target tensor 0", "differ"});
+  auto base = torch::rand({10});
+  require_error([&] { byol::functional::ema_update_({base.narrow(0, 0, 6), base.narrow(0, 3, 6)},
+                                                    {torch::rand({6}), torch::rand({6})}, 0.5); },
+                {"0 and 1", "overlap"});
+}
+
+TEST_CASE("EmaTarget on a module with tied weights follows the single update", "[ema]") {
+  torch::nn::Linear shared(3, 3), twin_shared(3, 3);
+  torch::nn::Sequential online(shared, shared);
+  byol::EmaTarget<torch::nn::Sequential> ema(online, torch::nn::Sequential(twin_shared, twin_shared));
+  const auto w0 = values(shared->weight);  // the target starts as this copy
+  {
+    torch::NoGradGuard no_grad;
+    shared->weight.add_(1.0);
+  }
+  const auto w1 = values(shared->weight);
+  ema.update(0.5);
+  std::vector<double> expected;
+  for (size_t i = 0; i < w0.size(); ++i) expected.push_back(0.5 * w0[i] + 0.5 * w1[i]);
+  REQUIRE_CLOSE(values(twin_shared->weight), expected, 1e-6, 1e-7);
+}
+
+TEST_CASE("EmaTarget refuses to update after the online module gained or replaced a parameter", "[ema]") {
+  using byol_test::require_error;
+  auto online = std::make_shared<PlainNetImpl>();
+  byol::EmaTarget<std::shared_ptr<PlainNetImpl>> ema(online, std::make_shared<PlainNetImpl>());
+  ema.update(0.9);
+  online->register_parameter("late", torch::ones({2}));
+  require_error([&] { ema.update(0.9); }, {"EmaTarget::update", "6 parameters", "had 5", "rebuild the EmaTarget"});
+  auto other = std::make_shared<PlainNetImpl>();
+  byol::EmaTarget<std::shared_ptr<PlainNetImpl>> ema2(other, std::make_shared<PlainNetImpl>());
+  {
+    torch::NoGradGuard no_grad;
+    other->scale.set_data(torch::ones({5}));
+  }
+  require_error([&] { ema2.update(0.9); }, {"'scale'", "[5]", "[4]", "rebuild the EmaTarget"});
+}

@@ -210,3 +210,28 @@ TEST_CASE("k-NN and linear evaluation on CUDA features with CPU labels match the
   REQUIRE(cuda.train_accuracy == cpu.train_accuracy);
   REQUIRE(cuda.final_loss == Approx(cpu.final_loss).epsilon(1e-3).margin(1e-6));
 }
+
+TEST_CASE("linear_eval refuses to standardise a single training row instead of training on NaN", "[eval]") {
+  using byol_test::require_error;
+  const auto one = torch::randn({1, 4});
+  const auto label = torch::zeros({1}, torch::kLong);
+  const auto test = torch::randn({3, 4});
+  const auto test_labels = torch::tensor({0, 1, 2}, torch::kLong);
+  require_error([&] { byol::eval::linear_eval(one, label, test, test_labels); },
+                {"linear_eval", "train_features", "at least 2 rows", "standardize(false)"});
+  // Without standardisation one row is a valid (if tiny) training set: a finite loss.
+  const auto result = byol::eval::linear_eval(one, label, test, test_labels,
+                                              byol::eval::LinearEvalOptions().standardize(false).epochs(5));
+  REQUIRE(std::isfinite(result.final_loss));
+  REQUIRE(result.train_accuracy == 1.0);  // the one row, the only class seen with a positive gradient
+}
+
+TEST_CASE("OnlineProbe::loss refuses floating-point and bool labels", "[eval]") {
+  using byol_test::require_error;
+  byol::eval::OnlineProbe probe(4, 3);
+  const auto features = torch::randn({2, 4});
+  require_error([&] { probe->loss(features, torch::tensor({0.0, 2.7})); }, {"OnlineProbe", "labels", "Float"});
+  require_error([&] { probe->loss(features, torch::tensor({true, false})); }, {"OnlineProbe", "labels", "Bool"});
+  REQUIRE(probe->accuracy() == 0.0);  // nothing was counted
+  REQUIRE(std::isfinite(probe->loss(features, torch::tensor({0, 2}, torch::kInt)).item<double>()));
+}

@@ -288,3 +288,80 @@ TEST_CASE("LARS rejects bad options with named arguments", "[lars]") {
                 {"weight_decay", "-2"});
   require_error([&] { byol::optim::LARS({w}, byol::optim::LARSOptions(0.1).eta(0)); }, {"eta", "0"});
 }
+
+TEST_CASE("LARS refuses a gradient on another device, naming the parameter and both devices", "[lars]") {
+  using byol_test::require_error;
+  auto a = torch::randn({3, 4}).requires_grad_(true);
+  auto b = torch::randn({5, 2}).requires_grad_(true);
+  byol::optim::LARS lars({a, b}, byol::optim::LARSOptions(0.1));
+  a.mutable_grad() = torch::randn({3, 4});
+  b.mutable_grad() = torch::empty({5, 2}, torch::TensorOptions().device(torch::kMeta));
+  const auto before = a.detach().clone();
+  require_error([&] { lars.step(); }, {"parameter 1 of group 0", "cpu", "meta"});
+  REQUIRE(torch::equal(a.detach(), before));  // checked before anything is updated
+  b.mutable_grad() = torch::randn({2, 5});
+  require_error([&] { lars.step(); }, {"parameter 1 of group 0", "[5, 2]", "[2, 5]"});
+  b.mutable_grad() = torch::ones({5, 2}, torch::kInt);
+  require_error([&] { lars.step(); }, {"parameter 1 of group 0", "Int", "floating point"});
+  // A gradient of another floating dtype is converted, as before.
+  b.mutable_grad() = torch::randn({5, 2}, torch::kDouble);
+  REQUIRE_NOTHROW(lars.step());
+}
+
+TEST_CASE("LARS updates a tied weight once: the untied single update, bitwise the same every run", "[lars]") {
+  const double lr = 0.3, mu = 0.9, wd = 0.01, eta = 0.05;
+  torch::manual_seed(5);
+  const auto init = torch::randn({64, 600}, torch::kDouble);
+  const auto grad0 = torch::randn({64, 600}, torch::kDouble);
+  const auto grad1 = torch::randn({64, 600}, torch::kDouble);
+  std::vector<torch::Tensor> results;
+  for (int run = 0; run < 3; ++run) {
+    auto w = init.clone().requires_grad_(true);
+    // Sequential(shared, shared)->parameters() lists the same tensor twice; so does this.
+    byol::optim::LARS lars({w, w}, byol::optim::LARSOptions(lr).momentum(mu).weight_decay(wd).eta(eta));
+    for (const auto& g : {grad0, grad1}) {
+      w.mutable_grad() = g.clone();
+      lars.step();
+    }
+    results.push_back(w.detach().clone());
+  }
+  RefParam ref{values(init), {}, true};
+  reference_step(ref, values(grad0), lr, mu, wd, eta);
+  reference_step(ref, values(grad1), lr, mu, wd, eta);
+  REQUIRE_CLOSE(values(results[0]), ref.w, 1e-11, 1e-11);
+  REQUIRE(torch::equal(results[0], results[1]));
+  REQUIRE(torch::equal(results[0], results[2]));
+  // Tied through a module: both children share one Linear.
+  torch::nn::Linear shared(4, 3);
+  torch::nn::Sequential model(shared, shared);
+  REQUIRE(model->parameters().size() == 4);
+  byol::optim::LARS tied(model->parameters(), byol::optim::LARSOptions(0.1));
+  const auto w0 = shared->weight.detach().clone();
+  const auto b0 = values(shared->bias);
+  shared->weight.mutable_grad() = torch::ones({3, 4});
+  shared->bias.mutable_grad() = torch::ones({3});
+  tied.step();
+  // bias (excluded): m = g = 1, b -= 0.1 * 1, once (twice would take 0.1 + 0.19).
+  std::vector<double> b1;
+  for (double b : b0) b1.push_back(b - 0.1);
+  REQUIRE_CLOSE(values(shared->bias), b1, 1e-6, 1e-6);
+  RefParam rw{values(w0), {}, true};
+  reference_step(rw, values(torch::ones({3, 4})), 0.1, 0.9, 0.0, 0.001);
+  REQUIRE_CLOSE(values(shared->weight), rw.w, 1e-6, 1e-6);
+}
+
+TEST_CASE("LARS rejects different views of one storage that overlap", "[lars]") {
+  auto base = torch::randn({10, 4}).requires_grad_(true);
+  auto storage = base.detach();
+  auto a = storage.narrow(0, 0, 6);
+  auto b = storage.narrow(0, 4, 6);
+  a.mutable_grad() = torch::randn({6, 4});
+  b.mutable_grad() = torch::randn({6, 4});
+  byol::optim::LARS lars({a, b}, byol::optim::LARSOptions(0.1));
+  byol_test::require_error([&] { lars.step(); }, {"LARS", "0 and 1", "overlap"});
+  // Disjoint views of one storage are two tensors, each updated.
+  auto c = storage.narrow(0, 6, 4);
+  c.mutable_grad() = torch::randn({4, 4});
+  byol::optim::LARS disjoint({a, c}, byol::optim::LARSOptions(0.1));
+  REQUIRE_NOTHROW(disjoint.step());
+}

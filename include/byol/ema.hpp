@@ -8,6 +8,7 @@
 ///     byol::EmaTarget<torch::nn::Sequential> ema(online);      // target = deep copy
 ///     ema.update(0.99);                                         // after optimizer.step()
 
+#include <byol/detail/aliasing.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
 #include <byol/detail/module_access.hpp>
@@ -81,6 +82,10 @@ inline void ema_update_foreach_(const std::vector<at::Tensor>& target, const std
 /// elements; pairs on another device go through one multi-tensor (foreach) call; any other pair
 /// (different dtypes or strides) falls back to an in-place update of its own.
 ///
+/// A target tensor listed more than once (tied weights) is updated once; its online partners
+/// must then be the same tensor too. Two different target views of one storage whose memory
+/// overlaps are an error naming both indices.
+///
 /// @param target  tensors to update (no gradient is recorded)
 /// @param online  tensors of the same shapes, on the same devices
 /// @param tau     in [0, 1]; 1 leaves target unchanged, 0 copies online
@@ -92,11 +97,19 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
   TORCH_CHECK(target.size() == online.size(), "ema_update_: target has ", target.size(),
               " tensors but online has ", online.size());
   at::NoGradGuard no_grad;
+  const std::vector<size_t> first = byol::detail::first_occurrences(target, "ema_update_", "target tensor");
   std::vector<at::Tensor> cpu_t, cpu_o, dev_t, dev_o, other_t, other_o;
   for (size_t i = 0; i < target.size(); ++i) {
     const at::Tensor& t = target[i];
     const at::Tensor& o = online[i];
     TORCH_CHECK(t.defined() && o.defined(), "ema_update_: tensor ", i, " is undefined");
+    if (first[i] != i) {
+      // Tied: updated once, at its first occurrence, from the same online tensor.
+      TORCH_CHECK(byol::detail::same_tensor(o, online[first[i]]), "ema_update_: target tensor ", i,
+                  " is target tensor ", first[i], " again, but online tensors ", first[i], " and ", i,
+                  " differ; a tied target needs the same (tied) online tensor");
+      continue;
+    }
     TORCH_CHECK(t.sizes() == o.sizes(), "ema_update_: tensor ", i, " has shape ", t.sizes(),
                 " in target but ", o.sizes(), " in online");
     TORCH_CHECK(t.device() == o.device(), "ema_update_: tensor ", i, " is on ", t.device(),
@@ -173,8 +186,14 @@ class EmaTarget {
   /// xi <- tau * xi + (1 - tau) * theta for every parameter; buffers per EmaOptions::buffers.
   /// Follows the online network to a new device, dtype or memory format (after `.to(...)`)
   /// before averaging.
+  ///
+  /// The online module must still have the parameters it had when this EmaTarget was built:
+  /// one registered, replaced or reshaped since is an error saying to rebuild the EmaTarget
+  /// (the target would silently not follow it). Buffers are checked too unless the policy is
+  /// BufferPolicy::own.
   void update(double tau) {
     TORCH_CHECK(tau >= 0.0 && tau <= 1.0, "EmaTarget::update: tau must be in [0, 1], got ", tau);
+    check_structure_();
     at::NoGradGuard no_grad;
     follow_layout_(target_params_, online_params_);
     follow_layout_(target_buffers_, online_buffers_);
@@ -232,6 +251,35 @@ class EmaTarget {
       p.set_requires_grad(false);
     }
     copy_from_online();
+  }
+
+  // The online module's parameters (and buffers, when they are followed) must be the tensors
+  // collected at construction: same count, same tensors, same shapes.
+  void check_structure_() const {
+    auto online = Access::base(online_);
+    check_same_(online->parameters(), online_params_, target_params_, "parameter",
+                [&] { return online->named_parameters(); });
+    if (options_.buffers() != BufferPolicy::own) {
+      check_same_(online->buffers(), online_buffers_, target_buffers_, "buffer",
+                  [&] { return online->named_buffers(); });
+    }
+  }
+
+  template <typename Names>
+  static void check_same_(const std::vector<at::Tensor>& now, const std::vector<at::Tensor>& built,
+                          const std::vector<at::Tensor>& target, const char* what, const Names& names) {
+    TORCH_CHECK(now.size() == built.size(), "EmaTarget::update: the online module has ", now.size(), " ", what,
+                "s but had ", built.size(), " when the EmaTarget was built; the target does not follow ", what,
+                "s registered or removed since: rebuild the EmaTarget (or build it after the model is complete)");
+    for (size_t i = 0; i < now.size(); ++i) {
+      // The target keeps the shape of construction time (set_data can reshape `built` in place).
+      if (now[i].unsafeGetTensorImpl() != built[i].unsafeGetTensorImpl() || now[i].sizes() != target[i].sizes()) {
+        const auto named = names();
+        TORCH_CHECK(false, "EmaTarget::update: online ", what, " '", named[i].key(), "' (", now[i].sizes(),
+                    ") was replaced or reshaped since the EmaTarget was built (", target[i].sizes(),
+                    "); rebuild the EmaTarget");
+      }
+    }
   }
 
   static void collect_(const torch::OrderedDict<std::string, at::Tensor>& online,

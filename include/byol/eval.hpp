@@ -184,8 +184,9 @@ struct LinearEvalOptions {
   TORCH_ARG(double, momentum) = 0.9;
   /// Weight decay. Default 0 (the reference).
   TORCH_ARG(double, weight_decay) = 0.0;
-  /// Standardise each feature with the training set's mean and standard deviation first, so one
-  /// learning rate fits encoders of any output scale. Default true.
+  /// Standardise each feature with the training set's mean and (unbiased) standard deviation
+  /// first, so one learning rate fits encoders of any output scale; needs at least 2 training
+  /// rows (fewer is an error). Default true.
   TORCH_ARG(bool, standardize) = true;
   /// Number of classes; 0 infers max(label) + 1. Default 0.
   TORCH_ARG(int64_t, num_classes) = 0;
@@ -222,6 +223,10 @@ inline LinearEvalResult linear_eval(const at::Tensor& train_features, const at::
   at::Tensor train = train_features.to(at::kFloat);
   at::Tensor test = test_features.to(device, at::kFloat);
   if (options.standardize()) {
+    // The unbiased standard deviation of a single row is 0 / 0: refuse rather than train on NaN.
+    TORCH_CHECK(train.size(0) >= 2, "linear_eval: standardize needs at least 2 rows of train_features to estimate ",
+                "each feature's standard deviation, got ", train.size(0), " (shape ", train_features.sizes(),
+                "); pass more rows or LinearEvalOptions().standardize(false)");
     const at::Tensor mean = train.mean(0, true);
     const at::Tensor std = train.std(0, true, true).clamp_min(1e-6);
     train = (train - mean) / std;
@@ -287,13 +292,18 @@ class OnlineProbeImpl : public torch::nn::Cloneable<OnlineProbeImpl> {
   /// Logits of the stop-gradient features.
   at::Tensor forward(const at::Tensor& features) { return linear(features.detach()); }
 
-  /// Cross-entropy of the stop-gradient features against `labels`, counting correct predictions
-  /// into the running accuracy.
+  /// Cross-entropy of the stop-gradient features against `labels` (integer class indices [B];
+  /// a floating-point or bool dtype is an error), counting correct predictions into the running
+  /// accuracy.
   at::Tensor loss(const at::Tensor& features, const at::Tensor& labels) {
     TORCH_CHECK(features.dim() == 2 && features.size(1) == feature_dim_, "OnlineProbe: features must be [B, ",
                 feature_dim_, "], got ", features.sizes());
     TORCH_CHECK(labels.dim() == 1 && labels.size(0) == features.size(0), "OnlineProbe: labels must be [B = ",
                 features.size(0), "], got ", labels.sizes());
+    // A float label of 2.7 would be truncated to class 2 without a word.
+    TORCH_CHECK(!at::isFloatingType(labels.scalar_type()) && !at::isComplexType(labels.scalar_type()) &&
+                    labels.scalar_type() != at::kBool,
+                "OnlineProbe: labels must hold integer class indices, got dtype ", labels.scalar_type());
     const at::Tensor logits = forward(features);
     const at::Tensor target = labels.to(logits.device(), at::kLong);
     {

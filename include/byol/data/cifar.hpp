@@ -6,6 +6,9 @@
 ///   CIFAR-100 record: 1 coarse label (0..19) + 1 fine label (0..99) + 3072 pixel bytes
 ///   pixels: the 1024 red values of the 32x32 image row by row, then the green, then the blue
 ///
+/// Only regular files (or links to them) are read, gzipped or not, at most 4 GiB each after
+/// decompression (kMaxDataFileBytes): a FIFO or a device is an error naming it.
+///
 ///     auto train = byol::data::load_cifar10("cifar-10-batches-bin");          // 50000 images
 ///     train.images.sizes();                                                  // [50000, 3, 32, 32]
 ///     auto one = byol::data::read_cifar10({"cifar-10-batches-bin/test_batch.bin"});

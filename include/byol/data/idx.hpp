@@ -45,10 +45,25 @@ inline uint32_t big_endian32(const uint8_t* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }
 
+/// Bytes past an IDX file's declared size that are still read, to report them precisely.
+constexpr uint64_t kIdxSlackBytes = 64;
+
 /// Reads an IDX file of unsigned bytes; with `expected_magic` != 0 the magic must equal it.
 /// Returns a uint8 tensor shaped as the header says, which owns the file's bytes (no copy).
 inline at::Tensor read_idx_checked(const std::string& path, uint32_t expected_magic, const char* who) {
-  auto bytes = std::make_unique<std::vector<uint8_t>>(read_file(path, who));
+  // Inflate no further than the header declares (plus a little, so that a few trailing bytes
+  // get the precise message below): a small gzip file cannot expand to gigabytes.
+  auto declared = [](const uint8_t* p, size_t n) -> uint64_t {
+    if (n < 4 || n < 4 + 4 * static_cast<size_t>(p[3])) return 0;
+    const uint64_t header = 4 + 4 * static_cast<uint64_t>(p[3]);
+    uint64_t count = 1;
+    for (uint64_t d = 0; d < p[3]; ++d) {
+      const uint64_t size = big_endian32(p + 4 + 4 * d);
+      count = (size != 0 && count > (uint64_t(1) << 62) / size) ? (uint64_t(1) << 62) : count * size;
+    }
+    return header + count + kIdxSlackBytes;
+  };
+  auto bytes = std::make_unique<std::vector<uint8_t>>(read_file(path, who, kMaxDataFileBytes, declared));
   const size_t have = bytes->size();
   TORCH_CHECK(have >= 4, who, ": '", path, "' is too short for an IDX file: ", have, " bytes");
   const uint8_t* data = bytes->data();
@@ -90,8 +105,10 @@ inline at::Tensor read_idx_checked(const std::string& path, uint32_t expected_ma
 }  // namespace detail
 
 /// Reads any IDX file of unsigned bytes (type 0x08), gzipped or not, as uint8 shaped by its
-/// header. Errors name the file: missing, not IDX, another element type, truncated (with the
-/// expected and actual byte counts), or trailing bytes.
+/// header. Only a regular file is read (a FIFO or a device is refused), and a gzip stream is
+/// inflated no further than the size its header declares (plus 64 bytes), at most 4 GiB.
+/// Errors name the file: missing, not a regular file, not IDX, another element type, truncated
+/// (with the expected and actual byte counts), or trailing bytes.
 ///
 ///     auto t = byol::data::read_idx("t10k-images-idx3-ubyte");   // uint8 [10000, 28, 28]
 ///     t.sizes();

@@ -54,6 +54,9 @@ struct DecodeOptions {
   /// Largest accepted width * height: a corrupt header cannot make the decoder allocate
   /// gigabytes. Default 2^28 (16384 x 16384).
   TORCH_ARG(int64_t, max_pixels) = int64_t(1) << 28;
+  /// Largest image file read_image and ImageFolder read, in bytes: a bigger file is refused
+  /// (by name) before it is read. Default 256 MiB.
+  TORCH_ARG(int64_t, max_file_bytes) = int64_t(256) << 20;
 };
 
 /// The format of `size` bytes at `data`, from their signature.
@@ -481,13 +484,17 @@ inline at::Tensor decode_image(const at::Tensor& bytes, const DecodeOptions& opt
 }
 
 /// Reads and decodes a JPEG or PNG file: uint8 [C, H, W] (3 channels by default). The format
-/// comes from the file's first bytes, not its extension. Errors name the file.
+/// comes from the file's first bytes, not its extension. Only a regular file (or a link to one)
+/// of at most DecodeOptions::max_file_bytes (256 MiB) is read: a FIFO, /dev/zero or a folder
+/// is refused. Errors name the file.
 ///
 ///     auto image = byol::data::read_image("photo.jpg");                       // [3, H, W]
 ///     auto keep = byol::data::read_image("mask.png",
 ///                                        byol::data::DecodeOptions().mode(byol::data::ImageMode::keep));
 inline at::Tensor read_image(const std::string& path, const DecodeOptions& options = {}) {
-  const std::vector<uint8_t> bytes = detail::read_bytes(path, "read_image");
+  TORCH_CHECK(options.max_file_bytes() > 0, "read_image: max_file_bytes must be > 0, got ", options.max_file_bytes());
+  const std::vector<uint8_t> bytes =
+      detail::read_bytes(path, "read_image", static_cast<uint64_t>(options.max_file_bytes()));
   return detail::decode_any(bytes.data(), bytes.size(), options, path, "read_image");
 }
 

@@ -2,7 +2,10 @@
 
 /// ImageFolder: a labelled image dataset laid out as root/<class>/<image files>, decoded with
 /// libjpeg-turbo and libpng on a pool of threads. Unreadable files are skipped, counted and
-/// named in a warning.
+/// named in a warning; only regular files (or links to them) of at most
+/// DecodeOptions::max_file_bytes are read, so a FIFO or a link to /dev/zero named x.jpg is a
+/// skipped file, never a hang or a runaway read. A class folder (or a folder under it) that
+/// cannot be listed, e.g. for lack of permission, is an error naming it, not an empty class.
 ///
 ///   classes = the sub-folders of root, sorted by name; class k's label is k
 ///   samples = every .jpg/.jpeg/.png (any case) under each class folder, sorted by path
@@ -131,6 +134,8 @@ class ImageFolder {
                 "ImageFolder: decode().mode() must be ImageMode::rgb or ImageMode::gray (every image of a batch "
                 "needs the same channel count), got ImageMode::keep");
     TORCH_CHECK(!o.extensions().empty(), "ImageFolder: extensions is empty");
+    TORCH_CHECK(o.decode().max_file_bytes() > 0, "ImageFolder: decode().max_file_bytes() must be > 0, got ",
+                o.decode().max_file_bytes());
     list_files_();
     state_->known_bad.assign(state_->paths.size(), 0);
     state_->pool = std::make_unique<ThreadPool>(o.num_workers());
@@ -248,7 +253,7 @@ class ImageFolder {
       const fs::path folder = fs::path(root) / state_->classes[label];
       std::vector<std::string> files;
       fs::recursive_directory_iterator walk(
-          folder, fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied, ec);
+          folder, fs::directory_options::follow_directory_symlink, ec);
       TORCH_CHECK(!ec, "ImageFolder: cannot list '", folder.string(), "': ", ec.message());
       for (; walk != fs::recursive_directory_iterator(); walk.increment(ec)) {
         std::error_code ignored;
@@ -273,7 +278,8 @@ class ImageFolder {
 
   at::Tensor decode_(int64_t i) const {
     const std::string& file = state_->paths[static_cast<size_t>(i)];
-    const std::vector<uint8_t> bytes = detail::read_bytes(file, "ImageFolder");
+    const std::vector<uint8_t> bytes =
+        detail::read_bytes(file, "ImageFolder", static_cast<uint64_t>(state_->options.decode().max_file_bytes()));
     return detail::decode_any(bytes.data(), bytes.size(), state_->options.decode(), file, "ImageFolder");
   }
 

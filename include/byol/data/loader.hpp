@@ -29,10 +29,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -40,13 +42,17 @@
 
 namespace byol::data {
 
+/// The most worker threads a TwoViewLoader starts (LoaderOptions::num_workers).
+constexpr int64_t kMaxLoaderWorkers = 1024;
+
 /// Options of TwoViewLoader.
 struct LoaderOptions {
   /// @param batch_size  images per batch (> 0)
   LoaderOptions(int64_t batch_size) : batch_size_(batch_size) {}  // NOLINT(google-explicit-constructor)
   /// Images per batch.
   TORCH_ARG(int64_t, batch_size);
-  /// The run's length: the loader ends after the last batch of epoch `epochs - 1`. Default 1.
+  /// The run's length: the loader ends after the last batch of epoch `epochs - 1`; epochs times
+  /// the batches per epoch must fit in int64. Default 1.
   TORCH_ARG(int64_t, epochs) = 1;
   /// Shuffle each epoch (a permutation seeded by (seed, epoch)); false keeps the source order.
   /// Default true.
@@ -56,7 +62,8 @@ struct LoaderOptions {
   /// Seed of the permutations and of every batch's generator. Default 0.
   TORCH_ARG(uint64_t, seed) = 0;
   /// Background threads that build batches (fetch, decode via the source, both transforms);
-  /// 0 builds each batch inside next(), on the caller's thread. Default 1.
+  /// 0 builds each batch inside next(), on the caller's thread. At most kMaxLoaderWorkers
+  /// (1024); a thread the system refuses to start is a c10::Error. Default 1.
   TORCH_ARG(int64_t, num_workers) = 1;
   /// Most batches built ahead of the consumer (ready or in progress); at least 1. Default 2.
   TORCH_ARG(int64_t, prefetch) = 2;
@@ -154,13 +161,19 @@ class TwoViewLoader {
     const LoaderOptions& o = options_;
     TORCH_CHECK(o.batch_size() > 0, "TwoViewLoader: batch_size must be > 0, got ", o.batch_size());
     TORCH_CHECK(o.epochs() >= 1, "TwoViewLoader: epochs must be >= 1, got ", o.epochs());
-    TORCH_CHECK(o.num_workers() >= 0, "TwoViewLoader: num_workers must be >= 0, got ", o.num_workers());
+    TORCH_CHECK(o.num_workers() >= 0 && o.num_workers() <= kMaxLoaderWorkers, "TwoViewLoader: num_workers must be in [0, ",
+                kMaxLoaderWorkers, "], got ", o.num_workers());
     TORCH_CHECK(o.prefetch() >= 1, "TwoViewLoader: prefetch must be >= 1, got ", o.prefetch());
     size_ = source_.size();
     TORCH_CHECK(size_ > 0, "TwoViewLoader: the source is empty");
     batches_per_epoch_ = o.drop_last() ? size_ / o.batch_size() : (size_ + o.batch_size() - 1) / o.batch_size();
     TORCH_CHECK(batches_per_epoch_ > 0, "TwoViewLoader: the source has ", size_,
                 " samples, fewer than one batch of batch_size = ", o.batch_size(), " with drop_last");
+    // Global batch numbers are epoch * batches_per_epoch + batch in int64: refuse a run so long
+    // that they would overflow (UB, and next() would then end at once).
+    TORCH_CHECK(o.epochs() < std::numeric_limits<int64_t>::max() / batches_per_epoch_,
+                "TwoViewLoader: epochs = ", o.epochs(), " times ", batches_per_epoch_,
+                " batches per epoch overflows a 64-bit batch counter");
     TORCH_CHECK(o.start_epoch() >= 0 && o.start_epoch() <= o.epochs(), "TwoViewLoader: start_epoch must be in [0, ",
                 o.epochs(), "], got ", o.start_epoch());
     TORCH_CHECK(o.start_batch() >= 0 && o.start_batch() < batches_per_epoch_,
@@ -176,8 +189,12 @@ class TwoViewLoader {
       for (int64_t w = 0; w < o.num_workers(); ++w) {
         workers_.emplace_back([this, view1 = view1_, view2 = view2_]() mutable { work_(view1, view2); });
       }
-    } catch (...) {
+    } catch (const std::system_error& e) {
       stop_();  // the threads already started must not outlive a failed construction
+      TORCH_CHECK(false, "TwoViewLoader: cannot start worker thread ", workers_.size() + 1, " of num_workers = ",
+                  o.num_workers(), ": ", e.what());
+    } catch (...) {
+      stop_();
       throw;
     }
   }
@@ -296,6 +313,9 @@ class TwoViewLoader {
       TwoViewBatch out;
       out.view1 = view1(static_cast<const Images&>(fetched.images), generator);
       out.view2 = view2(static_cast<const Images&>(fetched.images), generator);
+      TORCH_CHECK(out.view1.defined() && out.view2.defined(), "TwoViewLoader: view",
+                  out.view1.defined() ? 2 : 1, " returned an undefined tensor for batch ", batch, " of epoch ",
+                  epoch);
       out.labels = std::move(fetched.labels);
       out.indices = std::move(fetched.indices);
       out.epoch = epoch;
@@ -313,7 +333,8 @@ class TwoViewLoader {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         space_.wait(lock, [&] {
-          return stopping_ || next_ticket_ >= end_ || next_ticket_ < next_to_consume_ + options_.prefetch();
+          // As a difference (tickets are never behind the consumer): no overflow for any prefetch.
+          return stopping_ || next_ticket_ >= end_ || next_ticket_ - next_to_consume_ < options_.prefetch();
         });
         if (stopping_ || next_ticket_ >= end_) {
           return;

@@ -12,6 +12,7 @@
 ///                            byol::optim::LARSOptions(0.2 * batch / 256).weight_decay(1.5e-6));
 ///     loss.backward(); lars.step(); lars.zero_grad();
 
+#include <byol/detail/aliasing.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
 
@@ -289,6 +290,11 @@ class LARS : public torch::optim::Optimizer {
 
   /// One LARS step over every parameter that has a gradient. `closure`, when given, is called
   /// first (with grad enabled) and its loss returned.
+  ///
+  /// A tensor listed more than once (tied weights, in one group or in several) is updated once,
+  /// with the options of the first group that lists it; two different views of one storage whose
+  /// memory overlaps are an error. A gradient on another device than its parameter, or of
+  /// another shape, is an error naming the group and the parameter's index in it.
   at::Tensor step(LossClosure closure = nullptr) override {
     at::NoGradGuard no_grad;
     at::Tensor loss;
@@ -296,6 +302,30 @@ class LARS : public torch::optim::Optimizer {
       at::AutoGradMode enable_grad(true);
       loss = closure();
     }
+    // Every parameter with a gradient, in order, to find the ones listed twice.
+    std::vector<at::Tensor> listed;
+    for (size_t gi = 0; gi < param_groups_.size(); ++gi) {
+      const auto& params = param_groups_[gi].params();
+      for (size_t pi = 0; pi < params.size(); ++pi) {
+        const at::Tensor& p = params[pi];
+        if (!p.grad().defined()) {
+          continue;
+        }
+        const at::Tensor& g = p.grad();
+        TORCH_CHECK(!g.is_sparse(), "LARS: parameter ", pi, " of group ", gi, " has a sparse gradient; LARS does not ",
+                    "support sparse gradients");
+        TORCH_CHECK(g.device() == p.device(), "LARS: parameter ", pi, " of group ", gi, " is on ", p.device(),
+                    " but its gradient is on ", g.device());
+        TORCH_CHECK(g.sizes() == p.sizes(), "LARS: parameter ", pi, " of group ", gi, " has shape ", p.sizes(),
+                    " but its gradient has shape ", g.sizes());
+        TORCH_CHECK(at::isFloatingType(p.scalar_type()) && at::isFloatingType(g.scalar_type()), "LARS: parameter ",
+                    pi, " of group ", gi, " (", p.scalar_type(), ") and its gradient (", g.scalar_type(),
+                    ") must be floating point");
+        listed.push_back(p);
+      }
+    }
+    const std::vector<size_t> first = byol::detail::first_occurrences(listed, "LARS", "parameter (with a gradient)");
+    size_t k = 0;
     for (auto& group : param_groups_) {
       const auto& options = static_cast<const LARSOptions&>(group.options());
       options.check();
@@ -306,10 +336,12 @@ class LARS : public torch::optim::Optimizer {
         if (!p.grad().defined()) {
           continue;
         }
+        const bool repeated = first[k] != k;
+        ++k;
+        if (repeated) {
+          continue;  // listed before: updated there
+        }
         const at::Tensor& g = p.grad();
-        TORCH_CHECK(!g.is_sparse(), "LARS does not support sparse gradients");
-        TORCH_CHECK(g.sizes() == p.sizes(), "LARS: gradient of shape ", g.sizes(), " for a parameter of shape ",
-                    p.sizes());
         at::Tensor& m = momentum_buffer_(p);
         const bool adapted = !(options.exclude_bias_and_norm() && p.dim() < 2);
         const bool fused = p.device().is_cpu() && g.scalar_type() == p.scalar_type() &&
