@@ -371,20 +371,64 @@ class LARS : public torch::optim::Optimizer {
   void save(torch::serialize::OutputArchive& archive) const override {
     torch::optim::serialize<LARSParamState, LARSOptions>(archive, *this);
   }
+  /// Restores what save() wrote, on any LibTorch release: the archive (LibTorch's optimizer
+  /// layout, the same in 1.x and 2.x) names each parameter by a key that the writing process made
+  /// from a pointer, hexadecimal in 1.x and decimal in 2.x. LibTorch 2.x's own loader parses the
+  /// key as a decimal number, so every 1.x key reads as 0 and the states collide; here each group's
+  /// i-th saved key is looked up as the text it is, so a state written by either release resumes
+  /// on either. Nothing changes unless the whole archive reads and fits (shapes are checked).
   void load(torch::serialize::InputArchive& archive) override {
-    torch::optim::serialize<LARSParamState, LARSOptions>(archive, *this);
-    // LibTorch 1.x restores the momentum buffers but not the groups' options (2.x does both);
-    // restore them here so that lr, momentum and decay resume as saved on either. The call above
-    // has already checked that the file has as many groups as this optimizer.
-    torch::serialize::InputArchive groups;
-    archive.read("param_groups", groups);
+    c10::IValue version;
+    TORCH_CHECK(archive.try_read("pytorch_version", version) && version.isString(),
+                "LARS::load: the archive holds no optimizer state (no 'pytorch_version')");
+    torch::serialize::InputArchive states, groups;
+    TORCH_CHECK(archive.try_read("state", states) && archive.try_read("param_groups", groups),
+                "LARS::load: the archive holds no optimizer state ('state' or 'param_groups' missing)");
+    at::Tensor group_count;
+    groups.read("param_groups/size", group_count);
+    TORCH_CHECK(group_count.item<int64_t>() == static_cast<int64_t>(param_groups_.size()), "LARS::load: the state has ",
+                group_count.item<int64_t>(), " parameter groups, this optimizer ", param_groups_.size());
+    std::vector<LARSOptions> options;
+    std::vector<std::pair<at::Tensor, std::unique_ptr<LARSParamState>>> loaded;
     for (size_t i = 0; i < param_groups_.size(); ++i) {
       torch::serialize::InputArchive group, options_archive;
       groups.read("param_groups/" + std::to_string(i), group);
+      at::Tensor size;
+      group.read("params/size", size);
+      const auto& params = param_groups_[i].params();
+      TORCH_CHECK(size.item<int64_t>() == static_cast<int64_t>(params.size()), "LARS::load: parameter group ", i,
+                  " has ", size.item<int64_t>(), " parameters in the state, ", params.size(), " in this optimizer");
+      for (size_t j = 0; j < params.size(); ++j) {
+        c10::IValue key;
+        group.read("params/" + std::to_string(j), key);
+        TORCH_CHECK(key.isString(), "LARS::load: parameter ", j, " of group ", i, " has no key in the state");
+        torch::serialize::InputArchive saved;
+        auto state = std::make_unique<LARSParamState>();
+        if (states.try_read(key.toStringRef(), saved)) {
+          state->serialize(saved);
+        }
+        if (state->momentum_buffer().defined()) {
+          TORCH_CHECK(state->momentum_buffer().sizes() == params[j].sizes(), "LARS::load: the momentum buffer of "
+                      "parameter ", j, " of group ", i, " has shape ", state->momentum_buffer().sizes(),
+                      " in the state but the parameter has shape ", params[j].sizes());
+          loaded.emplace_back(params[j], std::move(state));
+        } else {
+          loaded.emplace_back(params[j], nullptr);
+        }
+      }
       group.read("options", options_archive);
-      LARSOptions options(0.0);
-      options.serialize(options_archive);
-      static_cast<LARSOptions&>(param_groups_[i].options()) = options;
+      options.emplace_back(0.0);
+      options.back().serialize(options_archive);
+    }
+    for (auto& [param, state] : loaded) {
+      const auto key = byol::detail::optimizer_state_key(param);
+      state_.erase(key);
+      if (state) {
+        state_.insert({key, std::move(state)});
+      }
+    }
+    for (size_t i = 0; i < param_groups_.size(); ++i) {
+      static_cast<LARSOptions&>(param_groups_[i].options()) = options[i];
     }
   }
 
