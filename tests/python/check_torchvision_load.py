@@ -3,7 +3,8 @@
 
     python3 check_torchvision_load.py FILE
 
-Exit 0 when torch.load reads FILE and load_state_dict(strict=False) reports only fc.* missing and
+Exit 0 when torch.load reads FILE with weights_only=True (the loader that accepts no code, and
+PyTorch's default from 2.6) and load_state_dict(strict=False) reports only fc.* missing and
 nothing unexpected, and the loaded tensors equal the file's; prints what differs otherwise.
 """
 import sys
@@ -13,7 +14,7 @@ import torchvision
 
 
 def main(path):
-    state = torch.load(path)
+    state = torch.load(path, weights_only=True)
     model = torchvision.models.resnet50()
     result = model.load_state_dict(state, strict=False)
     missing, unexpected = sorted(result.missing_keys), sorted(result.unexpected_keys)

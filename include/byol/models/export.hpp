@@ -6,7 +6,7 @@
 ///
 ///     byol::models::save_state_dict(model.encoder(), "byol_resnet50.pt");
 ///     # Python:
-///     #   sd = torch.load("byol_resnet50.pt")
+///     #   sd = torch.load("byol_resnet50.pt", weights_only=True)
 ///     #   torchvision.models.resnet50().load_state_dict(sd, strict=False)   # only fc.* missing
 ///
 /// and back again (the linear-evaluation example reads what pre-training wrote):
@@ -17,7 +17,9 @@
 #include <ATen/core/Dict.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/nn/module.h>
 
 #include <fstream>
@@ -37,11 +39,44 @@ inline std::map<std::string, at::Tensor> state_dict(const torch::nn::Module& mod
   return out;
 }
 
-/// Writes state_dict(module) to `path` as a pickled dict of tensors that Python's torch.load reads.
+namespace detail {
+
+/// torch.save's zip format (data.pkl and one data/<i> record per tensor) around a pickle that
+/// names no TorchScript global. torch::jit::pickle_save tags the dict's types with
+/// torch.jit._pickle.restore_type_tag, which Python's torch.load refuses under weights_only=True
+/// (its default from PyTorch 2.6); a plain dict of tensors needs only what that loader allows.
+inline std::vector<char> pickle_tensor_dict(const c10::Dict<std::string, at::Tensor>& dict) {
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pickled.insert(pickled.end(), data, data + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  std::vector<char> container;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
+    const char* bytes = static_cast<const char*>(data);
+    container.insert(container.end(), bytes, bytes + size);
+    return size;
+  });
+  writer.writeRecord("data.pkl", pickled.data(), pickled.size());
+  const std::vector<at::Tensor>& tensors = pickler.tensorData();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const torch::jit::WriteableTensorData item = torch::jit::getWriteableTensorData(tensors[i]);
+    writer.writeRecord("data/" + std::to_string(i), item.data(), item.sizeInBytes());
+  }
+  writer.writeEndOfFile();
+  return container;
+}
+
+}  // namespace detail
+
+/// Writes state_dict(module) to `path` as a pickled dict of tensors that Python's torch.load reads
+/// (with weights_only=True as well).
 inline void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& entry : state_dict(module)) dict.insert(entry.first, entry.second);
-  const std::vector<char> bytes = torch::jit::pickle_save(c10::IValue(dict));
+  const std::vector<char> bytes = detail::pickle_tensor_dict(dict);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   TORCH_CHECK(out.good(), "save_state_dict: cannot write ", path);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
