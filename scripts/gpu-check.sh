@@ -1,61 +1,222 @@
 #!/usr/bin/env bash
-# The GPU check, on a machine with a CUDA GPU and PyTorch's pip package but no internet, Catch2,
-# Google Benchmark or TurboJPEG: configures against torch's CMake prefix and the libraries that
-# scripts/pack-gpu-deps.sh packed into .carry/deps, builds, runs the tests (CUDA cases included)
-# and the benchmarks on both sides (C++ and Python), then 100 steps of ResNet-50 BYOL at device
-# batch 256 on synthetic data, printing images/s and MFU. Meant to fit in 8 minutes on an H100
-# machine with 16 cores.
+# The GPU check: on a machine with a CUDA GPU and PyTorch's pip package but no internet, Catch2,
+# Google Benchmark, TurboJPEG or libpng, it builds byol against torch's own LibTorch and the
+# libraries that scripts/pack-gpu-deps.sh packed into .carry/deps, runs the CUDA test cases,
+# ResNet-50 BYOL beside PyTorch eager, the CUDA benchmarks beside their baselines, then the rest
+# of the tests. Without a GPU (the rehearsal, scripts/gpu-rehearsal.sh) it runs every step but
+# the CUDA ones, which it reports as skipped.
 #
 #   here:            scripts/pack-gpu-deps.sh
-#   on the GPU box:  scripts/gpu-check.sh            (the device tool: carry [".carry"])
+#   on the GPU box:  scripts/gpu-check.sh           (the device tool: carry [".carry"])
 #
-# Logs go to $OUT (the device tool's output folder) when set, else build-gpu/logs.
+# Planned time on 16 cores (an H200 machine), step by step, each step under its own timeout so
+# that one stuck step cannot take the others' time (CPU seconds measured in the rehearsal on
+# LibTorch 2.6, divided by the parallelism; see docs/benchmarks.md):
+#
+#   step                                             planned   timeout
+#   0  probe: compilers, nvcc, CMake, ninja, torch        5 s      30 s
+#   1  configure (Ninja)                                 20 s      90 s
+#   2  build byol_tests and imagenet_byol                110 s     240 s
+#   3  CUDA test cases                                   30 s     120 s
+#   4  bf16 matmul peak (MFU's denominator)              10 s      60 s
+#   5  ResNet-50 BYOL: byol, 60 steps at batch 256       60 s     150 s
+#   6  ResNet-50 BYOL: PyTorch eager, the same step      40 s     120 s
+#   7  build byol_bench; CUDA benchmarks + Python's      70 s     150 s
+#   8  build the rest (ninja -k 0 all)                   60 s     150 s
+#   9  every CTest test but the CUDA ones already run    60 s     150 s
+#      total                                          ~465 s (7.75 min)
+#
+# What comes back (at most 8 files, in $OUT when set, else build-gpu/out): summary.txt (the
+# probe, each step's status and time, the key numbers), build.log, tests.log, imagenet.log,
+# bench-cuda.json, python-cuda.jsonl, table-cuda.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 deps=$PWD/.carry/deps
-logs=${OUT:-build-gpu/logs}
-mkdir -p "$logs"
-stamp() { echo "== $(($(date +%s) - start)) s: $*"; }
+out=${OUT:-build-gpu/out}
+build=${BUILD_DIR:-build-gpu}
+mkdir -p "$out"
+summary=$out/summary.txt
+: > "$summary"
+say() { echo "$*" | tee -a "$summary"; }
+elapsed() { echo $(($(date +%s) - start)); }
+
+failures=0
+# step NAME TIMEOUT LOG CMD...: runs CMD under `timeout`, appends its output to LOG, and records
+# its status and time in the summary.
+step() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local t0 rc
+  t0=$(date +%s)
+  say "== [$(elapsed) s] $name (timeout ${limit} s)"
+  echo "==== $name" >> "$log"
+  timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
+  rc=$?
+  local took=$(($(date +%s) - t0))
+  case $rc in
+    0) say "   ok in $took s" ;;
+    124|137) say "   TIMED OUT after $took s"; failures=$((failures + 1)) ;;
+    *) say "   FAILED (exit $rc) in $took s"; failures=$((failures + 1)) ;;
+  esac
+  return $rc
+}
+skip() { say "== [$(elapsed) s] $1: skipped ($2)"; }
+
 if [ ! -d "$deps" ]; then
   echo "no $deps: run scripts/pack-gpu-deps.sh on the build machine and carry .carry" >&2
   exit 1
 fi
 grep -rl '@CARRY@' "$deps" 2>/dev/null | xargs -r sed -i "s#@CARRY@#$deps#g"
-export LD_LIBRARY_PATH=$deps/lib/x86_64-linux-gnu:$deps/lib:${LD_LIBRARY_PATH:-}
+# Appended, so that the machine's own libraries keep precedence where it has them.
+export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$deps/lib/x86_64-linux-gnu:$deps/lib
+export PKG_CONFIG_PATH=$deps/lib/x86_64-linux-gnu/pkgconfig:$deps/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 python=${PYTHON:-python3}
+jobs=$(nproc)
+
+# ---- 0. probe ------------------------------------------------------------------------------
+probe() {
+  echo "date: $(date -u)"
+  echo "cores: $jobs; memory: $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB"}')"
+  echo "glibc: $(ldd --version 2>&1 | head -1)"
+  echo "c++: $(c++ --version 2>&1 | head -1) ($(command -v c++))"
+  echo "cmake: $(cmake --version 2>&1 | head -1)"
+  echo "ninja: $(ninja --version 2>&1 || echo 'not found')"
+  echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | head -2)"
+  $python - <<'EOF'
+import torch, sys
+print("python:", sys.version.split()[0])
+print("torch:", torch.__version__, "cuda:", torch.version.cuda, "cxx11 abi:", torch._C._GLIBCXX_USE_CXX11_ABI)
+print("cuda available:", torch.cuda.is_available(), "devices:", torch.cuda.device_count())
+print("cmake prefix:", torch.utils.cmake_prefix_path)
+try:
+    import torchvision
+    print("torchvision:", torchvision.__version__)
+except Exception as e:
+    print("torchvision: not importable (" + type(e).__name__ + ")")
+EOF
+}
+# nvcc: on PATH, else CUDA_HOME, else /usr/local/cuda*, else the pip wheels' (nvidia/cu*/bin).
+find_nvcc() {
+  local c
+  for c in "$(command -v nvcc 2>/dev/null)" "${CUDA_HOME:-/nonexistent}/bin/nvcc" /usr/local/cuda/bin/nvcc \
+           /usr/local/cuda-*/bin/nvcc; do
+    [ -n "$c" ] && [ -x "$c" ] && { echo "$c"; return; }
+  done
+  $python - <<'EOF' 2>/dev/null
+import glob, os, site
+for d in site.getsitepackages():
+    for c in sorted(glob.glob(os.path.join(d, "nvidia", "*", "bin", "nvcc"))) + \
+             sorted(glob.glob(os.path.join(d, "nvidia", "cuda_nvcc", "bin", "nvcc"))):
+        print(c); raise SystemExit
+EOF
+}
+say "byol GPU check, $(git rev-parse --short HEAD 2>/dev/null || echo 'no git') ($(date -u +%F))"
+probe 2>&1 | tee -a "$summary"
+gpu=0
+$python -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && gpu=1
+nvcc=""
+if [ $gpu = 1 ]; then
+  nvcc=$(find_nvcc)
+  say "nvcc: ${nvcc:-not found} $( [ -n "$nvcc" ] && "$nvcc" --version | tail -1)"
+  if [ -n "$nvcc" ]; then
+    export PATH=$(dirname "$nvcc"):$PATH CUDACXX=$nvcc
+    export CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$nvcc")")}
+  fi
+  cc=$($python -c 'import torch; p = torch.cuda.get_device_capability(); print(f"{p[0]}.{p[1]}")')
+  export TORCH_CUDA_ARCH_LIST=$cc
+  say "TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST"
+else
+  say "no CUDA device: the CUDA steps are skipped (a rehearsal)"
+fi
 torch_prefix=$($python -c 'import torch; print(torch.utils.cmake_prefix_path)')
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$logs/gpu.txt"
-$python -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$logs/gpu.txt"
 
-stamp "configure"
-generator=()
-command -v ninja > /dev/null && generator=(-G Ninja)
-cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" -DCMAKE_CUDA_ARCHITECTURES=90 > "$logs/configure.log" 2>&1 \
-  || { tail -40 "$logs/configure.log"; exit 1; }
-stamp "build"
-cmake --build build-gpu -j "$(nproc)" > "$logs/build.log" 2>&1 || { grep -E "error" -A3 "$logs/build.log" | head -60; exit 1; }
+# ---- 1. configure --------------------------------------------------------------------------
+cuda_args=()
+if [ $gpu = 1 ]; then
+  arch=${TORCH_CUDA_ARCH_LIST/./}
+  cuda_args=(-DCMAKE_CUDA_ARCHITECTURES="$arch")
+  [ -n "$nvcc" ] && cuda_args+=(-DCMAKE_CUDA_COMPILER="$nvcc")
+fi
+step "1 configure" 90 "$out/build.log" \
+  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBYOL_REQUIRE_DATA=ON \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" "${cuda_args[@]}" || {
+  tail -40 "$out/build.log"; say "configure failed: nothing else can run"; exit 1; }
 
-status=0
-stamp "tests"
-(cd build-gpu && ctest -j 8 --output-on-failure --timeout 600 > "$logs/ctest.log" 2>&1) || status=1
-tail -30 "$logs/ctest.log"
-stamp "CUDA test cases"
-build-gpu/tests/byol_tests "[cuda],[augment]" --success 2>&1 | tail -5 | tee "$logs/cuda-tests.log"
+# ---- 2. the binaries the first steps need ----------------------------------------------------
+step "2 build byol_tests and imagenet_byol" 240 "$out/build.log" \
+  ninja -C "$build" -k 0 -j "$jobs" byol_tests imagenet_byol
+grep -E "error|FAILED" "$out/build.log" | head -40 | tee -a "$summary"
 
-stamp "benchmarks: C++"
-build-gpu/bench/byol_bench --benchmark_filter='CUDA' --benchmark_min_time=0.3 \
-  --benchmark_out="$logs/bench-cuda.json" --benchmark_out_format=json 2>&1 | grep -E "^BM_|Run on" | tee "$logs/bench-cuda.txt"
-stamp "benchmarks: Python (the usual PyTorch code on the same GPU)"
-{
-  $python bench/python/bench_kernels.py --device cuda --min-time 0.3
-  $python bench/python/byol_step.py --device cuda --min-time 5
-} 2>&1 | tee "$logs/python-cuda.jsonl"
-$python bench/compare.py --cpp "$logs/bench-cuda.json" --python "$logs/python-cuda.jsonl" 2>&1 | tee "$logs/table-cuda.txt"
+# Without a GPU (the rehearsal) the same commands run, small and on the CPU, so that a device run
+# can fail only on what needs the device: the CUDA cases then warn and return.
+if [ $gpu = 1 ]; then dev=cuda; else dev=cpu; fi
 
-stamp "ResNet-50 BYOL, 100 steps, device batch 256, synthetic"
-build-gpu/examples/imagenet_byol --synthetic --steps 100 --batch-size 256 --accum-steps 1 --log-every 10 \
-  --out build-gpu/imagenet_run 2>&1 | tee "$logs/imagenet.log" | tail -14
-stamp "done (status $status)"
-exit $status
+# ---- 3. CUDA test cases --------------------------------------------------------------------
+tests=$build/tests/byol_tests
+note=""
+[ $gpu = 1 ] || note=" (no GPU: each warns and returns)"
+step "3 CUDA test cases$note" 120 "$out/tests.log" \
+  "$tests" "[cuda],*CUDA*" --rng-seed 20200613
+grep -E "^(All tests passed|test cases:)" "$out/tests.log" | tail -1 | tee -a "$summary"
+
+# ---- 4-6. ResNet-50 BYOL: byol beside PyTorch eager ---------------------------------------
+step "4 bf16 matmul peak ($dev)" 60 "$out/imagenet.log" $python - "$dev" <<'EOF_PY'
+import sys, time, torch
+dev = sys.argv[1]
+n = 8192 if dev == "cuda" else 512
+reps = 50 if dev == "cuda" else 2
+a = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+b = torch.randn(n, n, device=dev, dtype=torch.bfloat16)
+sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+for _ in range(3): a @ b
+sync()
+t0 = time.perf_counter()
+for _ in range(reps): a @ b
+sync()
+print(f"bf16 matmul peak: {2 * n**3 * reps / (time.perf_counter() - t0) / 1e12:.0f} TFLOP/s on {dev}")
+EOF_PY
+peak=$(grep -oE 'bf16 matmul peak: [0-9]+' "$out/imagenet.log" | tail -1 | grep -oE '[0-9]+$' || true)
+say "   measured bf16 matmul peak: ${peak:-?} TFLOP/s"
+if [ $gpu = 1 ]; then
+  imagenet_args=(--steps 60 --batch-size 256 --peak-tflops "${peak:-790}")
+else
+  imagenet_args=(--device cpu --arch resnet18 --image-size 64 --steps 2 --batch-size 8 --workers 1)
+fi
+step "5 ResNet BYOL, byol: ${imagenet_args[*]}" 150 "$out/imagenet.log" \
+  "$build/examples/imagenet_byol" --synthetic --accum-steps 1 --log-every 10 --checkpoint-every 1000000 \
+    --out "$build/imagenet_run" "${imagenet_args[@]}"
+grep -E "images/s|MFU" "$out/imagenet.log" | tail -3 | tee -a "$summary"
+step "6 BYOL step, PyTorch eager ($dev)" 120 "$out/python-cuda.jsonl" \
+  $python bench/python/byol_step.py --device "$dev" --min-time "$([ $gpu = 1 ] && echo 5 || echo 0.2)"
+grep -E '^\{' "$out/python-cuda.jsonl" | tail -2 | tee -a "$summary"
+
+# ---- 7. CUDA benchmarks beside their baselines -----------------------------------------------
+step "7a build byol_bench" 120 "$out/build.log" ninja -C "$build" -k 0 -j "$jobs" byol_bench
+if [ $gpu = 1 ]; then
+  filter=CUDA min_time=0.2
+else
+  filter='^BM_Ema/byol/|^BM_Lars/byol/' min_time=0.01
+fi
+step "7b benchmarks, byol ($dev)" 90 "$out/tests.log" \
+  "$build/bench/byol_bench" --benchmark_filter="$filter" --benchmark_min_time=$min_time \
+    --benchmark_out="$out/bench-cuda.json" --benchmark_out_format=json
+step "7c benchmarks, the usual PyTorch code ($dev)" 90 "$out/python-cuda.jsonl" \
+  $python bench/python/bench_kernels.py --device "$dev" --min-time $min_time \
+    $([ $gpu = 1 ] || echo "--filter BM_Ema")
+step "7d the table" 30 "$out/table-cuda.txt" \
+  $python bench/compare.py --cpp "$out/bench-cuda.json" --python "$out/python-cuda.jsonl"
+cat "$out/table-cuda.txt" >> "$summary"
+
+# ---- 8-9. the rest -------------------------------------------------------------------------
+step "8 build the rest" 150 "$out/build.log" ninja -C "$build" -k 0 -j "$jobs"
+grep -E "error|FAILED" "$out/build.log" | sort -u | head -40 | tee -a "$summary"
+exclude=""
+[ $gpu = 1 ] && exclude="unit.cuda"   # its cases ran in step 3
+step "9 CTest (every test${exclude:+ but $exclude})" 150 "$out/tests.log" \
+  ctest --test-dir "$build" -j "$jobs" --output-on-failure --timeout 140 ${exclude:+-E "^$exclude\$"}
+grep -E "tests passed|tests failed|\*\*\*|Not Run" "$out/tests.log" | tail -12 | tee -a "$summary"
+
+say "== [$(elapsed) s] done: $failures step(s) failed; files: $(ls "$out" | tr '\n' ' ')"
+[ "$(ls "$out" | wc -l)" -le 8 ] || say "WARNING: more than 8 files in $out"
+[ $failures -eq 0 ]

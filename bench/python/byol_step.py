@@ -19,7 +19,11 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import torchvision
+
+try:
+    import torchvision
+except ImportError:  # the GPU machine may have torch alone: the ResNets below stand in
+    torchvision = None
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import lars_step, timeit  # noqa: E402
@@ -33,8 +37,63 @@ def small_cnn():
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten()), 256, 1
 
 
+class _Bottleneck(nn.Module):
+    """torchvision's Bottleneck (v1.5: the stride on the 3x3 convolution)."""
+
+    def __init__(self, inp, width, stride):
+        super().__init__()
+        out = width * 4
+        self.body = nn.Sequential(
+            nn.Conv2d(inp, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
+        self.down = (nn.Sequential(nn.Conv2d(inp, out, 1, stride, bias=False), nn.BatchNorm2d(out))
+                     if stride != 1 or inp != out else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.down(x))
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, inp, width, stride):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(inp, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        self.down = (nn.Sequential(nn.Conv2d(inp, width, 1, stride, bias=False), nn.BatchNorm2d(width))
+                     if stride != 1 or inp != width else nn.Identity())
+
+    def forward(self, x):
+        return F.relu(self.body(x) + self.down(x))
+
+
+class _ResNet(nn.Module):
+    """The layers, shapes and FLOPs of torchvision.models.resnet18/resnet50 (names differ)."""
+
+    def __init__(self, name):
+        super().__init__()
+        block, depths, expansion = {"resnet18": (_BasicBlock, (2, 2, 2, 2), 1),
+                                    "resnet50": (_Bottleneck, (3, 4, 6, 3), 4)}[name]
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        layers, inp = [], 64
+        for i, depth in enumerate(depths):
+            width = 64 * 2 ** i
+            for j in range(depth):
+                layers.append(block(inp, width, 2 if (j == 0 and i > 0) else 1))
+                inp = width * expansion
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(inp, 1000)
+
+    def forward(self, x):
+        x = self.maxpool(F.relu(self.bn1(self.conv1(x))))
+        x = torch.flatten(F.adaptive_avg_pool2d(self.layers(x), 1), 1)
+        return self.fc(x)
+
+
 def resnet(name, small_stem):
-    model = getattr(torchvision.models, name)()
+    model = getattr(torchvision.models, name)() if torchvision is not None else _ResNet(name)
     if small_stem:
         model.conv1 = nn.Conv2d(3, 64, 3, 1, 1, bias=False)
         model.maxpool = nn.Identity()
