@@ -79,7 +79,7 @@ in_root() {
     # A clean environment, but for the variables that byol'"'"'s scripts and tests read.
     vars=(HOME=/root TERM="${TERM:-dumb}" LANG=C.UTF-8 CCACHE_DIR=/var/cache/ccache
           PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
-    for v in CI OMP_NUM_THREADS JOBS CCACHE_DISABLE OUT BUILD_DIR; do
+    for v in CI OMP_NUM_THREADS JOBS CCACHE_DISABLE OUT BUILD_DIR BYOL_GPU_CHECK_TIME_SCALE; do
       [ -n "${!v:-}" ] && vars+=("$v=${!v}")
     done
     exec chroot "$root" /usr/bin/env -i "${vars[@]}" \

@@ -42,22 +42,38 @@ say() { echo "$*" | tee -a "$summary"; }
 elapsed() { echo $(($(date +%s) - start)); }
 
 failures=0
+# The timeouts are the GPU machine's (16 cores); the rehearsal on fewer cores scales them.
+scale=${BYOL_GPU_CHECK_TIME_SCALE:-1}
+# CPU seconds (user + system) of this shell's finished children so far, into CPU (`times` must
+# run in this shell, not in a command substitution's).
+times_file=$(mktemp)
+trap 'rm -f "$times_file"' EXIT
+cpu_seconds() {
+  times > "$times_file"
+  CPU=$(tail -1 "$times_file" | awk '{
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
+    printf "%.0f", t }')
+}
 # step NAME TIMEOUT LOG CMD...: runs CMD under `timeout`, appends its output to LOG, and records
-# its status and time in the summary.
+# its status, wall time and CPU time in the summary.
 step() {
-  local name=$1 limit=$2 log=$3
+  local name=$1 limit=$(($2 * scale)) log=$3
   shift 3
-  local t0 rc
+  local t0 c0 rc
   t0=$(date +%s)
+  cpu_seconds
+  c0=$CPU
   say "== [$(elapsed) s] $name (timeout ${limit} s)"
   echo "==== $name" >> "$log"
   timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
   rc=$?
-  local took=$(($(date +%s) - t0))
+  cpu_seconds
+  local took=$(($(date +%s) - t0)) cpu=$((CPU - c0))
   case $rc in
-    0) say "   ok in $took s" ;;
-    124|137) say "   TIMED OUT after $took s"; failures=$((failures + 1)) ;;
-    *) say "   FAILED (exit $rc) in $took s"; failures=$((failures + 1)) ;;
+    0) say "   ok in $took s ($cpu CPU s)" ;;
+    124|137) say "   TIMED OUT after $took s ($cpu CPU s)"; failures=$((failures + 1)) ;;
+    *) say "   FAILED (exit $rc) in $took s ($cpu CPU s)"; failures=$((failures + 1)) ;;
   esac
   return $rc
 }
