@@ -448,7 +448,8 @@ int main(int argc, char** argv) {
     (loss + probe_loss).backward();
     lars.step();
     schedule.step();
-    const double tau = byol::schedule::target_tau(step + 1, total_steps, tau_base);
+    // The counter before this update, as for the learning rate this update used (docs/spec.md).
+    const double tau = byol::schedule::target_tau(step, total_steps, tau_base);
     model.update_target(tau);
     ++step;
 
