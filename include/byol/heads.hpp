@@ -39,7 +39,7 @@ struct MLPHeadOptions {
 /// Input [B, in_dim], output [B, out_dim]; in training mode B must be > 1 (BatchNorm).
 class MLPHeadImpl : public torch::nn::Cloneable<MLPHeadImpl> {
  public:
-  explicit MLPHeadImpl(MLPHeadOptions options) : options(std::move(options)) { reset(); }
+  explicit MLPHeadImpl(MLPHeadOptions options_) : options(std::move(options_)) { reset(); }
 
   void reset() override {
     TORCH_CHECK(options.in_dim() > 0, "MLPHead: in_dim must be > 0, got ", options.in_dim());

@@ -57,7 +57,7 @@ namespace detail {
 template <typename Encoder>
 class ArmImpl : public torch::nn::Module {
  public:
-  ArmImpl(Encoder encoder, nn::MLPHead projector) : encoder(std::move(encoder)), projector(std::move(projector)) {
+  ArmImpl(Encoder encoder_, nn::MLPHead projector_) : encoder(std::move(encoder_)), projector(std::move(projector_)) {
     register_module("encoder", this->encoder);
     register_module("projector", this->projector);
   }
