@@ -80,6 +80,13 @@ TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the docs/spec.md defaults", "[l
   REQUIRE(head->bn->options.eps() == 1e-5);
   REQUIRE(head->bn->options.momentum().value() == 0.1);
   REQUIRE(head->fc2->weight.sizes() == torch::IntArrayRef({256, 4096}));
+  // The reference's last Linear has no bias (hk.Linear(output_size, with_bias=False)).
+  REQUIRE_FALSE(head->options.last_bias());
+  REQUIRE_FALSE(head->fc2->bias.defined());
+  REQUIRE(head->parameters().size() == 5);  // fc1 weight and bias, bn weight and bias, fc2 weight
+  byol::nn::MLPHead biased(byol::nn::MLPHeadOptions(12).hidden_dim(8).out_dim(4).last_bias(true));
+  REQUIRE(biased->fc2->bias.defined());
+  REQUIRE(biased->fc2->bias.sizes() == torch::IntArrayRef({4}));
   // The forward is the composition, checked against the modules applied by hand.
   byol::nn::MLPHead small(byol::nn::MLPHeadOptions(5).hidden_dim(7).out_dim(3));
   const auto x = torch::randn({4, 5});
@@ -100,6 +107,13 @@ TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the docs/spec.md defaults", "[l
 TEST_CASE("BYOL around a torch::nn::Sequential encoder", "[learner]") {
   byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
   check_learner(model);
+  // The heads end without a bias by default; head_last_bias(true) gives all three one.
+  REQUIRE_FALSE(model.projector()->fc2->bias.defined());
+  REQUIRE_FALSE(model.predictor()->fc2->bias.defined());
+  byol::BYOL<torch::nn::Sequential> biased(make_encoder(), small_options(16).head_last_bias(true));
+  REQUIRE(biased.projector()->fc2->bias.defined());
+  REQUIRE(biased.predictor()->fc2->bias.defined());
+  REQUIRE(biased.ema().target()->projector->fc2->bias.defined());
 }
 
 TEST_CASE("BYOL around a user TORCH_MODULE that is not Cloneable, with a twin", "[learner]") {

@@ -40,6 +40,9 @@ struct BYOLOptions {
   TORCH_ARG(int64_t, projection_dim) = 256;
   /// Predictor hidden width. Default 4096.
   TORCH_ARG(int64_t, predictor_hidden_dim) = 4096;
+  /// Whether the last Linear of the projector and of the predictor has a bias. Default false
+  /// (the reference's, docs/spec.md); see nn::MLPHeadOptions::last_bias.
+  TORCH_ARG(bool, head_last_bias) = false;
   /// Target-network options (buffer policy). Default: the reference's (own buffers).
   TORCH_ARG(EmaOptions, ema) = {};
 };
@@ -165,7 +168,8 @@ class BYOL : public torch::nn::Module {
   static Parts build_(Encoder encoder, Encoder blank_twin, const BYOLOptions& options) {
     nn::MLPHead predictor(nn::MLPHeadOptions(options.projection_dim())
                               .hidden_dim(options.predictor_hidden_dim())
-                              .out_dim(options.projection_dim()));
+                              .out_dim(options.projection_dim())
+                              .last_bias(options.head_last_bias()));
     nn::MLPHead target_projector(projector_options_(options));
     nn::MLPHead online_projector(projector_options_(options));
     Arm online = std::make_shared<detail::ArmImpl<Encoder>>(std::move(encoder), std::move(online_projector));
@@ -190,7 +194,10 @@ class BYOL : public torch::nn::Module {
     return o;
   }
   static nn::MLPHeadOptions projector_options_(const BYOLOptions& o) {
-    return nn::MLPHeadOptions(o.feature_dim()).hidden_dim(o.hidden_dim()).out_dim(o.projection_dim());
+    return nn::MLPHeadOptions(o.feature_dim())
+        .hidden_dim(o.hidden_dim())
+        .out_dim(o.projection_dim())
+        .last_bias(o.head_last_bias());
   }
 
   BYOLOptions options_;
