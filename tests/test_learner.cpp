@@ -6,6 +6,8 @@
 
 #include "support.hpp"
 
+#include <sstream>
+
 namespace {
 
 using byol_test::values;
@@ -160,4 +162,51 @@ TEST_CASE("BYOL rejects bad input with named arguments", "[learner]") {
   byol::BYOL<torch::nn::Sequential> wrong(make_encoder(), small_options(20));
   require_error([&] { wrong.loss(torch::rand({4, 1, 8, 8}), torch::rand({4, 1, 8, 8})); }, {"feature_dim = 20", "[4, 16]"});
   require_error([] { byol::BYOL<torch::nn::Sequential> bad(make_encoder(), byol::BYOLOptions(0)); }, {"feature_dim", "0"});
+}
+
+TEST_CASE("torch::save and torch::load of a learner held by value round-trip it bitwise", "[learner]") {
+  auto train = [](byol::BYOL<torch::nn::Sequential>& model, int steps) {
+    byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(0.5));
+    for (int k = 0; k < steps; ++k) {
+      auto loss = model.loss(torch::rand({6, 1, 8, 8}), torch::rand({6, 1, 8, 8}));
+      lars.zero_grad();
+      loss.backward();
+      lars.step();
+      model.update_target(0.5);
+    }
+  };
+  byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
+  train(model, 3);  // target, BatchNorm statistics and counters all differ from a fresh learner's
+  std::stringstream stream;
+  torch::save(model, stream);
+
+  byol::BYOL<torch::nn::Sequential> restored(make_encoder(), small_options(16));
+  stream.seekg(0);
+  torch::load(restored, stream);
+  const auto params = model.named_parameters();
+  const auto loaded_params = restored.named_parameters();
+  REQUIRE(params.size() == loaded_params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    INFO("parameter " << params[i].key());
+    REQUIRE(loaded_params[i].key() == params[i].key());
+    REQUIRE(torch::equal(loaded_params[i].value(), params[i].value()));
+    REQUIRE(loaded_params[i].value().requires_grad() == params[i].value().requires_grad());
+  }
+  const auto buffers = model.named_buffers();
+  const auto loaded_buffers = restored.named_buffers();
+  REQUIRE(buffers.size() == loaded_buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    INFO("buffer " << buffers[i].key());
+    REQUIRE(loaded_buffers[i].key() == buffers[i].key());
+    REQUIRE(torch::equal(loaded_buffers[i].value(), buffers[i].value()));
+  }
+  // The target is part of it, and the restored learner's EMA follows its loaded weights.
+  REQUIRE(torch::equal(restored.target_encoder()->parameters()[0], model.target_encoder()->parameters()[0]));
+  REQUIRE_FALSE(torch::equal(model.target_encoder()->parameters()[0], model.encoder()->parameters()[0]));
+  model.update_target(0.25);
+  restored.update_target(0.25);
+  for (size_t i = 0; i < params.size(); ++i) {
+    INFO("after an update, parameter " << params[i].key());
+    REQUIRE(torch::equal(loaded_params[i].value(), params[i].value()));
+  }
 }

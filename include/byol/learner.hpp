@@ -19,6 +19,7 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
+#include <torch/serialize/archive.h>
 
 #include <cstdint>
 #include <memory>
@@ -204,5 +205,26 @@ class BYOL : public torch::nn::Module {
   nn::MLPHead predictor_;
   EmaTarget<Arm> ema_;
 };
+
+/// torch::save(model, path) and torch::load(model, path) for a learner held by value (as the
+/// examples hold it): LibTorch's own overloads take a std::shared_ptr<Module> or a ModuleHolder
+/// only, and find these by argument-dependent lookup. They write and read what
+/// `model.save(archive)` / `model.load(archive)` do: every parameter and buffer of the online
+/// network, the predictor and the target, by name.
+///
+///     torch::save(model, "byol.pt");
+///     torch::load(restored, "byol.pt");   // a learner built with the same encoder and options
+template <typename Encoder>
+torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive, const BYOL<Encoder>& model) {
+  model.save(archive);
+  return archive;
+}
+
+/// Reads into `model` what operator<< wrote (see there).
+template <typename Encoder>
+torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive, BYOL<Encoder>& model) {
+  model.load(archive);
+  return archive;
+}
 
 }  // namespace byol
