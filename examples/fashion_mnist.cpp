@@ -434,7 +434,7 @@ int main(int argc, char** argv) {
     auto batch = loader.next();
     if (!batch) break;
     const auto out = model.forward(batch->view1, batch->view2);
-    const auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
+    const auto loss = model.loss(out);
     const auto probe_loss = probe->loss(out.h1, batch->labels);
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) {

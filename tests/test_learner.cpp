@@ -126,6 +126,66 @@ TEST_CASE("BYOL around a user TORCH_MODULE that is not Cloneable, with a twin", 
   byol_test::require_error([] { byol::BYOL<TinyConv> bad(TinyConv(), small_options(16)); }, {"Cloneable", "twin"});
 }
 
+TEST_CASE("BYOL rejects a twin that is, or shares parameters with, the online encoder", "[learner]") {
+  TinyConv encoder;
+  // The same module twice, and a copy of the handle (which shares the module).
+  byol_test::require_error([&] { byol::BYOL<TinyConv> bad(encoder, encoder, small_options(16)); },
+                           {"twin", "freshly constructed", "Cloneable"});
+  TinyConv handle_copy = encoder;
+  byol_test::require_error([&] { byol::BYOL<TinyConv> bad(encoder, handle_copy, small_options(16)); },
+                           {"twin", "freshly constructed"});
+  // A twin built around one of the online encoder's own layers.
+  auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1));
+  auto around = [](const torch::nn::Conv2d& first) {
+    return torch::nn::Sequential(first, torch::nn::BatchNorm2d(4), torch::nn::ReLU(),
+                                 torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions({2, 2})),
+                                 torch::nn::Flatten());
+  };
+  torch::nn::Sequential online = around(conv);
+  torch::nn::Sequential twin = around(conv);
+  byol_test::require_error([&] { byol::BYOL<torch::nn::Sequential> bad(online, twin, small_options(16)); },
+                           {"'0.weight'", "shares its memory", "freshly constructed"});
+  // The error left the online encoder trainable.
+  for (const auto& p : encoder->parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  for (const auto& p : online->parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  // A proper twin: every online parameter trains, no target parameter does.
+  byol::BYOL<TinyConv> model(encoder, TinyConv(), small_options(16));
+  for (const auto& p : model.online_parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  for (const auto& p : model.target_encoder()->parameters()) {
+    REQUIRE_FALSE(p.requires_grad());
+  }
+}
+
+TEST_CASE("BYOL::loss(BYOLOutput) pairs each prediction with the other view's target", "[learner]") {
+  byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
+  const auto v1 = torch::rand({6, 1, 8, 8});
+  const auto v2 = torch::rand({6, 1, 8, 8});
+  const byol::BYOLOutput out = model.forward(v1, v2);
+  // docs/spec.md, float64: l(p, z) = (1/B) sum_i (2 - 2 cos(p_i, z_i)); L = l(p1, z2) + l(p2, z1).
+  auto l = [](const torch::Tensor& p, const torch::Tensor& z) {
+    const auto pd = p.detach().to(torch::kFloat64);
+    const auto zd = z.detach().to(torch::kFloat64);
+    const auto cos = (pd * zd).sum(1) / (pd.norm(2, 1) * zd.norm(2, 1));
+    return (2.0 - 2.0 * cos).mean().item<double>();
+  };
+  const double expected = l(out.p1, out.z2) + l(out.p2, out.z1);
+  const auto loss = model.loss(out);
+  REQUIRE(loss.dim() == 0);
+  REQUIRE(loss.requires_grad());
+  CHECK(loss.item<double>() == Approx(expected).epsilon(1e-5));
+  // The same views through loss(view1, view2): training-mode BatchNorm uses batch statistics, so
+  // the second forward pass computes the same outputs.
+  CHECK(model.loss(v1, v2).item<double>() == Approx(expected).epsilon(1e-5));
+  byol::BYOLOutput empty;
+  byol_test::require_error([&] { model.loss(empty); }, {"BYOLOutput", "undefined"});
+}
+
 TEST_CASE("BYOL around a std::shared_ptr encoder", "[learner]") {
   auto encoder = std::make_shared<TinyConvImpl>();
   byol::BYOL<std::shared_ptr<TinyConvImpl>> model(encoder, std::make_shared<TinyConvImpl>(), small_options(16));

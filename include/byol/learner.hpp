@@ -11,6 +11,7 @@
 ///     auto loss = model.loss(view1, view2);
 ///     loss.backward(); optimizer.step(); model.update_target(tau);
 
+#include <byol/detail/module_access.hpp>
 #include <byol/ema.hpp>
 #include <byol/heads.hpp>
 #include <byol/loss.hpp>
@@ -24,6 +25,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -130,7 +132,18 @@ class BYOL : public torch::nn::Module {
 
   /// The symmetric BYOL loss of two views: byol_loss(p1, z2, p2, z1), in [0, 8].
   at::Tensor loss(const at::Tensor& view1, const at::Tensor& view2) {
-    const BYOLOutput out = forward(view1, view2);
+    return loss(forward(view1, view2));
+  }
+
+  /// The symmetric BYOL loss of a forward pass, with the views paired as the method pairs them:
+  /// byol_loss(out.p1, out.z2, out.p2, out.z1), in [0, 8]. Use it when the forward pass is also
+  /// needed for something else (an online probe on out.h1, say):
+  ///
+  ///     byol::BYOLOutput out = model.forward(view1, view2);
+  ///     auto loss = model.loss(out) + probe_loss(out.h1.detach());
+  static at::Tensor loss(const BYOLOutput& out) {
+    TORCH_CHECK(out.p1.defined() && out.p2.defined() && out.z1.defined() && out.z2.defined(),
+                "BYOL::loss: the BYOLOutput has an undefined prediction or projection; pass what forward() returned");
     return functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
   }
 
@@ -167,6 +180,7 @@ class BYOL : public torch::nn::Module {
     Arm target;
   };
   static Parts build_(Encoder encoder, Encoder blank_twin, const BYOLOptions& options) {
+    check_twin_(encoder, blank_twin);
     nn::MLPHead predictor(nn::MLPHeadOptions(options.projection_dim())
                               .hidden_dim(options.predictor_hidden_dim())
                               .out_dim(options.projection_dim())
@@ -184,6 +198,35 @@ class BYOL : public torch::nn::Module {
     register_module("online", ema_.online());
     register_module("predictor", predictor_);
     register_module("target", ema_.target());
+  }
+
+  // A twin that is the online encoder (BYOL(enc, enc, ...), or `MyEncoder twin = enc;`, which
+  // copies the handle, not the module) or shares any parameter with it would make the target
+  // alias the online weights: they would stop requiring grad and the EMA would average a tensor
+  // with itself.
+  static void check_twin_(const Encoder& encoder, const Encoder& blank_twin) {
+    using Access = detail::ModuleAccess<Encoder>;
+    const std::shared_ptr<torch::nn::Module> online = Access::base(encoder);
+    const std::shared_ptr<torch::nn::Module> twin = Access::base(blank_twin);
+    TORCH_CHECK(online.get() != twin.get(),
+                "BYOL: the blank twin is the online encoder itself (the same module, or a copy of its "
+                "handle, which shares the module); pass a freshly constructed module of the same "
+                "structure, e.g. MyEncoder(options), or make the encoder Cloneable and use the "
+                "one-argument constructor BYOL(encoder, options)");
+    std::unordered_set<const void*> storages;
+    for (const auto& p : online->parameters()) {
+      if (p.defined() && p.has_storage()) {
+        storages.insert(p.storage().unsafeGetStorageImpl());
+      }
+    }
+    for (const auto& named : twin->named_parameters()) {
+      const at::Tensor& p = named.value();
+      TORCH_CHECK(!(p.defined() && p.has_storage() && storages.count(p.storage().unsafeGetStorageImpl()) > 0),
+                  "BYOL: parameter '", named.key(), "' of the blank twin shares its memory with a parameter "
+                  "of the online encoder; pass a freshly constructed module of the same structure, e.g. "
+                  "MyEncoder(options), that shares no sub-module or tensor with the online encoder, or "
+                  "make the encoder Cloneable and use the one-argument constructor BYOL(encoder, options)");
+    }
   }
 
   static BYOLOptions checked_(const BYOLOptions& o) {
