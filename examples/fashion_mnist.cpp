@@ -309,14 +309,12 @@ int main(int argc, char** argv) {
             << data.test_images.size(0) << " test images, " << channels << "x" << data.train_images.size(2) << "x"
             << data.train_images.size(3) << ", " << data.classes << " classes\n";
 
-  // docs/spec.md's views work on RGB; a grey image is repeated into three equal channels, and since no
-  // step of T or T' can make them differ, the encoder reads one of them back.
+  // T and T' of docs/spec.md take the grey images as they are: saturation, hue and grayscale leave
+  // a 1-channel image alone (and still make their random draws).
   const auto view1 = byol::augment::byol_view1(size);
   const auto view2 = byol::augment::byol_view2(size);
-  auto as_rgb = [](const at::Tensor& x) { return x.size(1) == 1 ? x.expand({-1, 3, -1, -1}) : x; };
-  auto to_input = [channels](const at::Tensor& x) { return channels == 1 ? x.narrow(1, 0, 1).contiguous() : x; };
-  auto make_view1 = [&](const at::Tensor& x, at::Generator& g) { return to_input(view1(as_rgb(x), g)); };
-  auto make_view2 = [&](const at::Tensor& x, at::Generator& g) { return to_input(view2(as_rgb(x), g)); };
+  auto make_view1 = [&](const at::Tensor& x, at::Generator& g) { return view1(x, g); };
+  auto make_view2 = [&](const at::Tensor& x, at::Generator& g) { return view2(x, g); };
   // Evaluation sees the plain image in [0, 1].
   const std::function<at::Tensor(const at::Tensor&)> plain = [](const at::Tensor& x) {
     return x.to(torch::kFloat).div(255);
@@ -436,7 +434,7 @@ int main(int argc, char** argv) {
     auto batch = loader.next();
     if (!batch) break;
     const auto out = model.forward(batch->view1, batch->view2);
-    const auto loss = byol::functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
+    const auto loss = model.loss(out);
     const auto probe_loss = probe->loss(out.h1, batch->labels);
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) {
@@ -450,7 +448,8 @@ int main(int argc, char** argv) {
     (loss + probe_loss).backward();
     lars.step();
     schedule.step();
-    const double tau = byol::schedule::target_tau(step + 1, total_steps, tau_base);
+    // The counter before this update, as for the learning rate this update used (docs/spec.md).
+    const double tau = byol::schedule::target_tau(step, total_steps, tau_base);
     model.update_target(tau);
     ++step;
 

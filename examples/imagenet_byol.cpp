@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     lars.step();
     lars.zero_grad();
     schedule.step();
-    model.update_target(byol::schedule::target_tau(step + 1, total_steps, tau_base));
+    model.update_target(byol::schedule::target_tau(step, total_steps, tau_base));  // k before ++step
     ++step;
     if (step % log_every == 0 || step == last_step) {
       synchronize(device);

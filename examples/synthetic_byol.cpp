@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
     loss.backward();
     lars.step();
     schedule.step();
-    model.update_target(byol::schedule::target_tau(step + 1, steps, 0.99));
+    model.update_target(byol::schedule::target_tau(step, steps, 0.99));  // k: the lr of this update was lr(k)
     std::cout << "step " << step + 1 << "/" << steps << "  loss " << loss.item<float>() << "  lr "
               << lars.param_groups()[0].options().get_lr() << std::endl;
   }

@@ -489,9 +489,9 @@ TEST_CASE("functional ops reject bad input with the argument and its shape or va
       {"adjust_hue", "3 channels", "[2, 4, 8, 8]"});
   require_error(
       [] {
-        F::adjust_saturation(torch::rand({2, 1, 8, 8}), torch::rand({2}));
+        F::adjust_saturation(torch::rand({2, 2, 8, 8}), torch::rand({2}));
       },
-      {"adjust_saturation", "3 channels", "[2, 1, 8, 8]"});
+      {"adjust_saturation", "3 channels", "or 1", "[2, 2, 8, 8]"});
   require_error([] { F::rgb_to_grayscale(torch::rand({2, 2, 8, 8})); }, {"rgb_to_grayscale", "3 channels"});
   require_error(
       [] {
@@ -803,7 +803,7 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   const auto view = A::byol_view1(8);
   require_error([&] { view(torch::rand({3, 8, 8})); }, {"RandomResizedCrop", "[B, C, H, W]", "[3, 8, 8]"});
   require_error([&] { view(torch::rand({0, 3, 8, 8})); }, {"empty batch", "[0, 3, 8, 8]"});
-  require_error([&] { view(torch::rand({2, 1, 8, 8})); }, {"ColorJitter", "3 channels", "[2, 1, 8, 8]"});
+  require_error([&] { view(torch::rand({2, 2, 8, 8})); }, {"ColorJitter", "3 channels", "[2, 2, 8, 8]"});
   require_error(
       [] {
         A::RandomGrayscale()(torch::rand({2, 4, 8, 8}));
@@ -900,4 +900,83 @@ TEST_CASE("on CUDA the views equal the CPU views drawn from the same generator s
     REQUIRE(gpu.device().is_cuda());
     REQUIRE(torch::allclose(gpu.cpu(), cpu, 0, 2e-4));
   }
+}
+
+TEST_CASE("the colour ops leave a 1-channel image as torchvision does; brightness and contrast apply", "[augment]") {
+  BOTH_PATHS();
+  const auto x = torch::rand({4, 1, 5, 6}, torch::kDouble);
+  const auto factor = torch::tensor(std::vector<double>{0.0, 0.5, 1.2, 2.0}, torch::kDouble);
+  // torchvision's adjust_saturation and adjust_hue return a grayscale image unchanged, and
+  // rgb_to_grayscale of a 1-channel image is the image.
+  REQUIRE(torch::equal(F::adjust_saturation(x, factor), x));
+  REQUIRE(torch::equal(F::adjust_hue(x, torch::tensor(std::vector<double>{-0.5, -0.1, 0.1, 0.3}, torch::kDouble)), x));
+  REQUIRE(torch::equal(F::rgb_to_grayscale(x), x));
+  REQUIRE(F::rgb_to_grayscale(x).size(1) == 1);
+  const std::vector<double> d{-0.4, -0.1, 0.2, 0.4};
+  REQUIRE_CLOSE(values(F::adjust_brightness(x, torch::tensor(d, torch::kDouble))), ref_brightness(pixels(x), d), 0,
+                1e-12);
+  const std::vector<double> f{0.6, 0.9, 1.1, 1.4};
+  REQUIRE_CLOSE(values(F::adjust_contrast(x, torch::tensor(f, torch::kDouble))), ref_contrast(pixels(x), f), 0, 1e-12);
+}
+
+TEST_CASE("ColorJitter and RandomGrayscale on 1-channel images: the same draws, gray ops skipped", "[augment]") {
+  BOTH_PATHS();
+  const int64_t m = 40;
+  auto gen = at::detail::createCPUGenerator(17);
+  const A::ColorJitter jitter;  // BYOL's: saturation and hue on
+  const auto params = jitter.sample(m, gen);
+  const auto x = torch::rand({m, 1, 3, 4}, torch::kDouble);
+  const auto y = jitter.apply_(x.clone(), params);
+  for (int64_t i = 0; i < m; ++i) {
+    Pixels p = pixels(x.narrow(0, i, 1));
+    if (params.apply[i].item<bool>()) {
+      for (int64_t position = 0; position < 4; ++position) {
+        const int64_t op = params.order[i][position].item<int64_t>();
+        const auto pick = [&](const torch::Tensor& t) { return std::vector<double>{t[i].item<double>()}; };
+        if (op == 0) p.v = ref_brightness(p, pick(params.brightness));
+        if (op == 1) p.v = ref_contrast(p, pick(params.contrast));
+        // saturation (2) and hue (3) leave a gray image as it is
+      }
+    }
+    INFO("image " << i);
+    REQUIRE_CLOSE(values(y[i]), p.v, 0, 1e-10);
+  }
+  // RandomGrayscale with p = 1 leaves a gray batch alone.
+  const A::RandomGrayscale gray(A::RandomGrayscaleOptions().p(1.0));
+  REQUIRE(torch::equal(gray(x, gen), x));
+}
+
+TEST_CASE("byol_view1 and byol_view2 take 1-channel images; the random stream ignores the channel count",
+          "[augment]") {
+  const auto gray = torch::rand({6, 1, 40, 40});
+  const auto rgb = gray.expand({-1, 3, -1, -1}).contiguous();
+  for (const bool first : {true, false}) {
+    INFO((first ? "byol_view1" : "byol_view2"));
+    const auto view = first ? A::byol_view1(32) : A::byol_view2(32);
+    auto gen1 = at::detail::createCPUGenerator(23);
+    auto gen3 = at::detail::createCPUGenerator(23);
+    const auto one = view(gray, gen1);
+    const auto three = view(rgb, gen3);
+    REQUIRE(one.sizes() == torch::IntArrayRef({6, 1, 32, 32}));
+    REQUIRE(three.sizes() == torch::IntArrayRef({6, 3, 32, 32}));
+    REQUIRE(one.min().item<float>() >= 0.0f);
+    REQUIRE(one.max().item<float>() <= 1.0f);
+    // Both calls drew the same numbers: the generators are in the same state afterwards.
+    REQUIRE(torch::equal(at::rand({8}, gen1), at::rand({8}, gen3)));
+    if (first) {
+      // T has no solarisation, so the gray view follows the RGB view of the repeated image up to
+      // grayscale's weights summing to 0.9999 instead of 1 (a gray pixel g becomes 0.9999 g).
+      const double diff = (one - three.narrow(1, 0, 1)).abs().max().item<double>();
+      INFO("largest difference " << diff);
+      REQUIRE(diff < 1e-3);
+    }
+  }
+}
+
+TEST_CASE("a pipeline's errors show the shape passed, and name channels-last input", "[augment]") {
+  const auto view = A::byol_view1(16);
+  // [B, H, W, C]: the crop reads 24 channels of 24 x 3 pixels, and ColorJitter rejects the result.
+  byol_test::require_error([&] { view(torch::rand({2, 24, 24, 3})); },
+                           {"ColorJitter", "[2, 24, 24, 3]", "channels last", "permute"});
+  byol_test::require_error([&] { view(torch::rand({2, 5, 24, 24})); }, {"ColorJitter", "[2, 5, 24, 24]"});
 }

@@ -66,7 +66,7 @@ struct Run {
     loss.backward();
     lars.step();
     schedule.step();
-    model.update_target(byol::schedule::target_tau(step + 1, kTotal, 0.9));
+    model.update_target(byol::schedule::target_tau(step, kTotal, 0.9));
     ++step;
   }
 

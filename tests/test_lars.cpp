@@ -26,13 +26,16 @@ double norm(const std::vector<double>& x) {
   return std::sqrt(s);
 }
 
-void reference_step(RefParam& p, const std::vector<double>& g, double lr, double mu, double wd, double eta) {
+// use_trust = false: a group with LARSOptions::trust_ratio(false), u = g' (plain SGD with momentum
+// and weight decay) for adapted parameters.
+void reference_step(RefParam& p, const std::vector<double>& g, double lr, double mu, double wd, double eta,
+                    bool use_trust = true) {
   std::vector<double> u(g.size());
   if (p.adapted) {
     std::vector<double> gp(g.size());
     for (size_t i = 0; i < g.size(); ++i) gp[i] = g[i] + wd * p.w[i];
     const double nw = norm(p.w), ng = norm(gp);
-    const double trust = (nw > 0 && ng > 0) ? eta * nw / ng : 1.0;
+    const double trust = (use_trust && nw > 0 && ng > 0) ? eta * nw / ng : 1.0;
     for (size_t i = 0; i < g.size(); ++i) u[i] = trust * gp[i];
   } else {
     u = g;
@@ -364,4 +367,102 @@ TEST_CASE("LARS rejects different views of one storage that overlap", "[lars]") 
   c.mutable_grad() = torch::randn({4, 4});
   byol::optim::LARS disjoint({a, c}, byol::optim::LARSOptions(0.1));
   REQUIRE_NOTHROW(disjoint.step());
+}
+
+TEST_CASE("LARSOptions::trust_ratio(false) gives a group plain SGD with momentum and weight decay", "[lars]") {
+  const double lr = 0.3, mu = 0.9, wd = 0.05, eta = 0.001;
+  // Group 0: the encoder, LARS as usual. Group 1: a probe (weight and bias) without trust ratio.
+  const std::vector<torch::Tensor> init = {torch::randn({6, 5}, torch::kDouble), torch::randn({3, 6}, torch::kDouble),
+                                           torch::randn({3}, torch::kDouble)};
+  const auto grads = make_grads(init, 4);
+  const auto probe_options = byol::optim::LARSOptions(lr).momentum(mu).weight_decay(wd).eta(eta).trust_ratio(false);
+  const std::vector<bool> trust = {true, false, false};
+  std::vector<RefParam> ref;
+  for (const auto& p : init) ref.push_back({values(p), {}, p.dim() >= 2});
+
+  SECTION("the fused CPU step, through LARS") {
+    auto params = leaves(init);
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(std::vector<torch::Tensor>{params[0]});
+    groups.emplace_back(std::vector<torch::Tensor>{params[1], params[2]},
+                        std::make_unique<byol::optim::LARSOptions>(probe_options));
+    byol::optim::LARS lars(groups, byol::optim::LARSOptions(lr).momentum(mu).weight_decay(wd).eta(eta));
+    for (size_t step = 0; step < grads.size(); ++step) {
+      set_grads(params, grads[step]);
+      lars.step();
+      for (size_t i = 0; i < params.size(); ++i) {
+        reference_step(ref[i], values(grads[step][i]), lr, mu, wd, eta, trust[i]);
+        INFO("step " << step << ", parameter " << i);
+        REQUIRE_CLOSE(values(params[i]), ref[i].w, 1e-11, 1e-11);
+      }
+    }
+  }
+  SECTION("the multi-tensor path") {
+    std::vector<torch::Tensor> w, m;
+    for (const auto& p : init) {
+      w.push_back(p.clone());
+      m.push_back(torch::zeros_like(p));
+    }
+    const byol::optim::detail::LARSStep with{lr, mu, wd, eta, true};
+    const byol::optim::detail::LARSStep without{lr, mu, wd, eta, false};
+    for (size_t step = 0; step < grads.size(); ++step) {
+      byol::optim::detail::lars_step_foreach({w[0]}, {grads[step][0]}, {m[0]}, {1}, with);
+      byol::optim::detail::lars_step_foreach({w[1], w[2]}, {grads[step][1], grads[step][2]}, {m[1], m[2]}, {1, 0},
+                                             without);
+      for (size_t i = 0; i < w.size(); ++i) {
+        reference_step(ref[i], values(grads[step][i]), lr, mu, wd, eta, trust[i]);
+        INFO("step " << step << ", parameter " << i);
+        REQUIRE_CLOSE(values(w[i]), ref[i].w, 1e-12, 1e-12);
+        REQUIRE_CLOSE(values(m[i]), ref[i].m, 1e-12, 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("LARSOptions::trust_ratio is saved and loaded; older archives load as true", "[lars]") {
+  auto a = torch::randn({4, 4}, torch::requires_grad());
+  auto b = torch::randn({2, 4}, torch::requires_grad());
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(std::vector<torch::Tensor>{a});
+  groups.emplace_back(std::vector<torch::Tensor>{b}, std::make_unique<byol::optim::LARSOptions>(
+                                                         byol::optim::LARSOptions(0.5).trust_ratio(false)));
+  byol::optim::LARS lars(groups, byol::optim::LARSOptions(0.1));
+  std::stringstream stream;
+  {
+    torch::serialize::OutputArchive archive;
+    lars.save(archive);
+    archive.save_to(stream);
+  }
+  std::vector<torch::optim::OptimizerParamGroup> fresh;
+  fresh.emplace_back(std::vector<torch::Tensor>{a});
+  fresh.emplace_back(std::vector<torch::Tensor>{b});
+  byol::optim::LARS loaded(fresh, byol::optim::LARSOptions(0.1));
+  REQUIRE(static_cast<const byol::optim::LARSOptions&>(loaded.param_groups()[1].options()).trust_ratio());
+  {
+    torch::serialize::InputArchive archive;
+    archive.load_from(stream);
+    loaded.load(archive);
+  }
+  REQUIRE(static_cast<const byol::optim::LARSOptions&>(loaded.param_groups()[0].options()).trust_ratio());
+  REQUIRE_FALSE(static_cast<const byol::optim::LARSOptions&>(loaded.param_groups()[1].options()).trust_ratio());
+
+  // Options as an archive written before the field existed: the five older fields only.
+  std::stringstream old_stream;
+  {
+    torch::serialize::OutputArchive old;
+    old.write("lr", c10::IValue(0.25));
+    old.write("momentum", c10::IValue(0.8));
+    old.write("weight_decay", c10::IValue(1e-6));
+    old.write("eta", c10::IValue(0.002));
+    old.write("exclude_bias_and_norm", c10::IValue(false));
+    old.save_to(old_stream);
+  }
+  torch::serialize::InputArchive old_in;
+  old_in.load_from(old_stream);
+  byol::optim::LARSOptions options(9.0);
+  options.trust_ratio(false);
+  options.serialize(old_in);
+  REQUIRE(options.lr() == 0.25);
+  REQUIRE_FALSE(options.exclude_bias_and_norm());
+  REQUIRE(options.trust_ratio());
 }

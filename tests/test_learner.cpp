@@ -6,6 +6,8 @@
 
 #include "support.hpp"
 
+#include <sstream>
+
 namespace {
 
 using byol_test::values;
@@ -80,6 +82,13 @@ TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the docs/spec.md defaults", "[l
   REQUIRE(head->bn->options.eps() == 1e-5);
   REQUIRE(head->bn->options.momentum().value() == 0.1);
   REQUIRE(head->fc2->weight.sizes() == torch::IntArrayRef({256, 4096}));
+  // The reference's last Linear has no bias (hk.Linear(output_size, with_bias=False)).
+  REQUIRE_FALSE(head->options.last_bias());
+  REQUIRE_FALSE(head->fc2->bias.defined());
+  REQUIRE(head->parameters().size() == 5);  // fc1 weight and bias, bn weight and bias, fc2 weight
+  byol::nn::MLPHead biased(byol::nn::MLPHeadOptions(12).hidden_dim(8).out_dim(4).last_bias(true));
+  REQUIRE(biased->fc2->bias.defined());
+  REQUIRE(biased->fc2->bias.sizes() == torch::IntArrayRef({4}));
   // The forward is the composition, checked against the modules applied by hand.
   byol::nn::MLPHead small(byol::nn::MLPHeadOptions(5).hidden_dim(7).out_dim(3));
   const auto x = torch::randn({4, 5});
@@ -100,6 +109,13 @@ TEST_CASE("MLPHead is Linear-BN-ReLU-Linear with the docs/spec.md defaults", "[l
 TEST_CASE("BYOL around a torch::nn::Sequential encoder", "[learner]") {
   byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
   check_learner(model);
+  // The heads end without a bias by default; head_last_bias(true) gives all three one.
+  REQUIRE_FALSE(model.projector()->fc2->bias.defined());
+  REQUIRE_FALSE(model.predictor()->fc2->bias.defined());
+  byol::BYOL<torch::nn::Sequential> biased(make_encoder(), small_options(16).head_last_bias(true));
+  REQUIRE(biased.projector()->fc2->bias.defined());
+  REQUIRE(biased.predictor()->fc2->bias.defined());
+  REQUIRE(biased.ema().target()->projector->fc2->bias.defined());
 }
 
 TEST_CASE("BYOL around a user TORCH_MODULE that is not Cloneable, with a twin", "[learner]") {
@@ -108,6 +124,66 @@ TEST_CASE("BYOL around a user TORCH_MODULE that is not Cloneable, with a twin", 
   REQUIRE(model.encoder().ptr() == encoder.ptr());
   check_learner(model);
   byol_test::require_error([] { byol::BYOL<TinyConv> bad(TinyConv(), small_options(16)); }, {"Cloneable", "twin"});
+}
+
+TEST_CASE("BYOL rejects a twin that is, or shares parameters with, the online encoder", "[learner]") {
+  TinyConv encoder;
+  // The same module twice, and a copy of the handle (which shares the module).
+  byol_test::require_error([&] { byol::BYOL<TinyConv> bad(encoder, encoder, small_options(16)); },
+                           {"twin", "freshly constructed", "Cloneable"});
+  TinyConv handle_copy = encoder;
+  byol_test::require_error([&] { byol::BYOL<TinyConv> bad(encoder, handle_copy, small_options(16)); },
+                           {"twin", "freshly constructed"});
+  // A twin built around one of the online encoder's own layers.
+  auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1));
+  auto around = [](const torch::nn::Conv2d& first) {
+    return torch::nn::Sequential(first, torch::nn::BatchNorm2d(4), torch::nn::ReLU(),
+                                 torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions({2, 2})),
+                                 torch::nn::Flatten());
+  };
+  torch::nn::Sequential online = around(conv);
+  torch::nn::Sequential twin = around(conv);
+  byol_test::require_error([&] { byol::BYOL<torch::nn::Sequential> bad(online, twin, small_options(16)); },
+                           {"'0.weight'", "shares its memory", "freshly constructed"});
+  // The error left the online encoder trainable.
+  for (const auto& p : encoder->parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  for (const auto& p : online->parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  // A proper twin: every online parameter trains, no target parameter does.
+  byol::BYOL<TinyConv> model(encoder, TinyConv(), small_options(16));
+  for (const auto& p : model.online_parameters()) {
+    REQUIRE(p.requires_grad());
+  }
+  for (const auto& p : model.target_encoder()->parameters()) {
+    REQUIRE_FALSE(p.requires_grad());
+  }
+}
+
+TEST_CASE("BYOL::loss(BYOLOutput) pairs each prediction with the other view's target", "[learner]") {
+  byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
+  const auto v1 = torch::rand({6, 1, 8, 8});
+  const auto v2 = torch::rand({6, 1, 8, 8});
+  const byol::BYOLOutput out = model.forward(v1, v2);
+  // docs/spec.md, float64: l(p, z) = (1/B) sum_i (2 - 2 cos(p_i, z_i)); L = l(p1, z2) + l(p2, z1).
+  auto l = [](const torch::Tensor& p, const torch::Tensor& z) {
+    const auto pd = p.detach().to(torch::kFloat64);
+    const auto zd = z.detach().to(torch::kFloat64);
+    const auto cos = (pd * zd).sum(1) / (pd.norm(2, 1) * zd.norm(2, 1));
+    return (2.0 - 2.0 * cos).mean().item<double>();
+  };
+  const double expected = l(out.p1, out.z2) + l(out.p2, out.z1);
+  const auto loss = model.loss(out);
+  REQUIRE(loss.dim() == 0);
+  REQUIRE(loss.requires_grad());
+  CHECK(loss.item<double>() == Approx(expected).epsilon(1e-5));
+  // The same views through loss(view1, view2): training-mode BatchNorm uses batch statistics, so
+  // the second forward pass computes the same outputs.
+  CHECK(model.loss(v1, v2).item<double>() == Approx(expected).epsilon(1e-5));
+  byol::BYOLOutput empty;
+  byol_test::require_error([&] { model.loss(empty); }, {"BYOLOutput", "undefined"});
 }
 
 TEST_CASE("BYOL around a std::shared_ptr encoder", "[learner]") {
@@ -146,4 +222,51 @@ TEST_CASE("BYOL rejects bad input with named arguments", "[learner]") {
   byol::BYOL<torch::nn::Sequential> wrong(make_encoder(), small_options(20));
   require_error([&] { wrong.loss(torch::rand({4, 1, 8, 8}), torch::rand({4, 1, 8, 8})); }, {"feature_dim = 20", "[4, 16]"});
   require_error([] { byol::BYOL<torch::nn::Sequential> bad(make_encoder(), byol::BYOLOptions(0)); }, {"feature_dim", "0"});
+}
+
+TEST_CASE("torch::save and torch::load of a learner held by value round-trip it bitwise", "[learner]") {
+  auto train = [](byol::BYOL<torch::nn::Sequential>& model, int steps) {
+    byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(0.5));
+    for (int k = 0; k < steps; ++k) {
+      auto loss = model.loss(torch::rand({6, 1, 8, 8}), torch::rand({6, 1, 8, 8}));
+      lars.zero_grad();
+      loss.backward();
+      lars.step();
+      model.update_target(0.5);
+    }
+  };
+  byol::BYOL<torch::nn::Sequential> model(make_encoder(), small_options(16));
+  train(model, 3);  // target, BatchNorm statistics and counters all differ from a fresh learner's
+  std::stringstream stream;
+  torch::save(model, stream);
+
+  byol::BYOL<torch::nn::Sequential> restored(make_encoder(), small_options(16));
+  stream.seekg(0);
+  torch::load(restored, stream);
+  const auto params = model.named_parameters();
+  const auto loaded_params = restored.named_parameters();
+  REQUIRE(params.size() == loaded_params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    INFO("parameter " << params[i].key());
+    REQUIRE(loaded_params[i].key() == params[i].key());
+    REQUIRE(torch::equal(loaded_params[i].value(), params[i].value()));
+    REQUIRE(loaded_params[i].value().requires_grad() == params[i].value().requires_grad());
+  }
+  const auto buffers = model.named_buffers();
+  const auto loaded_buffers = restored.named_buffers();
+  REQUIRE(buffers.size() == loaded_buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    INFO("buffer " << buffers[i].key());
+    REQUIRE(loaded_buffers[i].key() == buffers[i].key());
+    REQUIRE(torch::equal(loaded_buffers[i].value(), buffers[i].value()));
+  }
+  // The target is part of it, and the restored learner's EMA follows its loaded weights.
+  REQUIRE(torch::equal(restored.target_encoder()->parameters()[0], model.target_encoder()->parameters()[0]));
+  REQUIRE_FALSE(torch::equal(model.target_encoder()->parameters()[0], model.encoder()->parameters()[0]));
+  model.update_target(0.25);
+  restored.update_target(0.25);
+  for (size_t i = 0; i < params.size(); ++i) {
+    INFO("after an update, parameter " << params[i].key());
+    REQUIRE(torch::equal(loaded_params[i].value(), params[i].value()));
+  }
 }

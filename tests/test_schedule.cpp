@@ -74,3 +74,38 @@ TEST_CASE("schedules reject bad steps with named arguments", "[schedule]") {
   byol::optim::LARS lars({w}, byol::optim::LARSOptions(1.0));
   require_error([&] { byol::schedule::WarmupCosineLR s(lars, 20, 10); }, {"warmup_steps", "20"});
 }
+
+TEST_CASE("the documented loop uses one counter k for lr and tau, as the reference does", "[schedule]") {
+  // docs/spec.md, "The step convention": update k (0 at the first) is made with lr(k) and is
+  // followed by the target update with tau_k. The reference's formulas, in float64:
+  const int64_t K = 7, W = 2;
+  const double peak = 0.8, tau_base = 0.9, pi = std::acos(-1.0);
+  auto ref_lr = [&](int64_t k) {
+    return k < W ? peak * static_cast<double>(k) / static_cast<double>(W)
+                 : peak * (1.0 + std::cos(pi * static_cast<double>(k - W) / static_cast<double>(K - W))) / 2.0;
+  };
+  auto ref_tau = [&](int64_t k) {
+    return 1.0 - (1.0 - tau_base) * (std::cos(pi * static_cast<double>(k) / static_cast<double>(K)) + 1.0) / 2.0;
+  };
+  auto w = torch::randn({3, 3}, torch::requires_grad());
+  byol::optim::LARS lars({w}, byol::optim::LARSOptions(peak));
+  byol::schedule::WarmupCosineLR schedule(lars, W, K);
+  // The loop of docs/spec.md and schedule.hpp: backward; lars.step(); schedule.step();
+  // update_target(target_tau(k, K, tau_base)), k = current_step() before schedule.step().
+  for (int64_t update = 0; update < K; ++update) {
+    w.mutable_grad() = torch::randn({3, 3});
+    const double lr_used = lars.param_groups()[0].options().get_lr();
+    const int64_t k = schedule.current_step();
+    lars.step();
+    schedule.step();
+    const double tau = byol::schedule::target_tau(k, K, tau_base);
+    INFO("update " << update);
+    REQUIRE(k == update);
+    CHECK(lr_used == Approx(ref_lr(update)).epsilon(1e-14).margin(1e-15));
+    CHECK(tau == Approx(ref_tau(update)).epsilon(1e-14));
+  }
+  // The first update: lr 0 (warm-up) and tau_base; the last: lr(K - 1) > 0 and tau just below 1.
+  CHECK(ref_lr(0) == 0.0);
+  CHECK(ref_tau(0) == Approx(tau_base).epsilon(1e-15));
+  CHECK(ref_tau(K - 1) < 1.0);
+}

@@ -2,8 +2,11 @@
 
 /// The projector and predictor heads of BYOL: Linear -> BatchNorm1d -> ReLU -> Linear.
 ///
-///   projector g: Linear(F -> 4096, bias) -> BN(eps 1e-5, momentum 0.1) -> ReLU -> Linear(4096 -> 256)
+///   projector g: Linear(F -> 4096, bias) -> BN(eps 1e-5, momentum 0.1) -> ReLU -> Linear(4096 -> 256, no bias)
 ///   predictor q: the same shape, 256 -> 4096 -> 256
+///
+/// The last Linear has no bias, as in the reference (`hk.Linear(output_size, with_bias=False)` in
+/// byol/utils/networks.py); MLPHeadOptions::last_bias(true) adds one.
 ///
 ///     byol::nn::MLPHead projector(byol::nn::MLPHeadOptions(2048));        // 2048 -> 4096 -> 256
 ///     auto z = projector(features);                                        // [B, 256]
@@ -33,13 +36,17 @@ struct MLPHeadOptions {
   TORCH_ARG(double, bn_eps) = 1e-5;
   /// BatchNorm1d running-statistics momentum (PyTorch convention). Default 0.1.
   TORCH_ARG(double, bn_momentum) = 0.1;
+  /// Whether the last Linear has a bias. Default false (the reference's); true gives the
+  /// common PyTorch ports' head.
+  TORCH_ARG(bool, last_bias) = false;
 };
 
-/// Linear(in -> hidden, bias) -> BatchNorm1d(hidden) -> ReLU -> Linear(hidden -> out, bias).
+/// Linear(in -> hidden, bias) -> BatchNorm1d(hidden) -> ReLU -> Linear(hidden -> out, bias only
+/// with last_bias(true)).
 /// Input [B, in_dim], output [B, out_dim]; in training mode B must be > 1 (BatchNorm).
 class MLPHeadImpl : public torch::nn::Cloneable<MLPHeadImpl> {
  public:
-  explicit MLPHeadImpl(MLPHeadOptions options) : options(std::move(options)) { reset(); }
+  explicit MLPHeadImpl(MLPHeadOptions options_) : options(std::move(options_)) { reset(); }
 
   void reset() override {
     TORCH_CHECK(options.in_dim() > 0, "MLPHead: in_dim must be > 0, got ", options.in_dim());
@@ -52,7 +59,8 @@ class MLPHeadImpl : public torch::nn::Cloneable<MLPHeadImpl> {
     bn = register_module("bn", torch::nn::BatchNorm1d(torch::nn::BatchNormOptions(options.hidden_dim())
                                                           .eps(options.bn_eps())
                                                           .momentum(options.bn_momentum())));
-    fc2 = register_module("fc2", torch::nn::Linear(options.hidden_dim(), options.out_dim()));
+    fc2 = register_module("fc2", torch::nn::Linear(torch::nn::LinearOptions(options.hidden_dim(), options.out_dim())
+                                                       .bias(options.last_bias())));
   }
 
   at::Tensor forward(const at::Tensor& x) {

@@ -11,6 +11,7 @@
 ///     auto loss = model.loss(view1, view2);
 ///     loss.backward(); optimizer.step(); model.update_target(tau);
 
+#include <byol/detail/module_access.hpp>
 #include <byol/ema.hpp>
 #include <byol/heads.hpp>
 #include <byol/loss.hpp>
@@ -19,10 +20,12 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
+#include <torch/serialize/archive.h>
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -40,6 +43,9 @@ struct BYOLOptions {
   TORCH_ARG(int64_t, projection_dim) = 256;
   /// Predictor hidden width. Default 4096.
   TORCH_ARG(int64_t, predictor_hidden_dim) = 4096;
+  /// Whether the last Linear of the projector and of the predictor has a bias. Default false
+  /// (the reference's, docs/spec.md); see nn::MLPHeadOptions::last_bias.
+  TORCH_ARG(bool, head_last_bias) = false;
   /// Target-network options (buffer policy). Default: the reference's (own buffers).
   TORCH_ARG(EmaOptions, ema) = {};
 };
@@ -57,7 +63,7 @@ namespace detail {
 template <typename Encoder>
 class ArmImpl : public torch::nn::Module {
  public:
-  ArmImpl(Encoder encoder, nn::MLPHead projector) : encoder(std::move(encoder)), projector(std::move(projector)) {
+  ArmImpl(Encoder encoder_, nn::MLPHead projector_) : encoder(std::move(encoder_)), projector(std::move(projector_)) {
     register_module("encoder", this->encoder);
     register_module("projector", this->projector);
   }
@@ -126,7 +132,18 @@ class BYOL : public torch::nn::Module {
 
   /// The symmetric BYOL loss of two views: byol_loss(p1, z2, p2, z1), in [0, 8].
   at::Tensor loss(const at::Tensor& view1, const at::Tensor& view2) {
-    const BYOLOutput out = forward(view1, view2);
+    return loss(forward(view1, view2));
+  }
+
+  /// The symmetric BYOL loss of a forward pass, with the views paired as the method pairs them:
+  /// byol_loss(out.p1, out.z2, out.p2, out.z1), in [0, 8]. Use it when the forward pass is also
+  /// needed for something else (an online probe on out.h1, say):
+  ///
+  ///     byol::BYOLOutput out = model.forward(view1, view2);
+  ///     auto loss = model.loss(out) + probe_loss(out.h1.detach());
+  static at::Tensor loss(const BYOLOutput& out) {
+    TORCH_CHECK(out.p1.defined() && out.p2.defined() && out.z1.defined() && out.z2.defined(),
+                "BYOL::loss: the BYOLOutput has an undefined prediction or projection; pass what forward() returned");
     return functional::byol_loss(out.p1, out.z2, out.p2, out.z1);
   }
 
@@ -163,9 +180,11 @@ class BYOL : public torch::nn::Module {
     Arm target;
   };
   static Parts build_(Encoder encoder, Encoder blank_twin, const BYOLOptions& options) {
+    check_twin_(encoder, blank_twin);
     nn::MLPHead predictor(nn::MLPHeadOptions(options.projection_dim())
                               .hidden_dim(options.predictor_hidden_dim())
-                              .out_dim(options.projection_dim()));
+                              .out_dim(options.projection_dim())
+                              .last_bias(options.head_last_bias()));
     nn::MLPHead target_projector(projector_options_(options));
     nn::MLPHead online_projector(projector_options_(options));
     Arm online = std::make_shared<detail::ArmImpl<Encoder>>(std::move(encoder), std::move(online_projector));
@@ -181,6 +200,35 @@ class BYOL : public torch::nn::Module {
     register_module("target", ema_.target());
   }
 
+  // A twin that is the online encoder (BYOL(enc, enc, ...), or `MyEncoder twin = enc;`, which
+  // copies the handle, not the module) or shares any parameter with it would make the target
+  // alias the online weights: they would stop requiring grad and the EMA would average a tensor
+  // with itself.
+  static void check_twin_(const Encoder& encoder, const Encoder& blank_twin) {
+    using Access = detail::ModuleAccess<Encoder>;
+    const std::shared_ptr<torch::nn::Module> online = Access::base(encoder);
+    const std::shared_ptr<torch::nn::Module> twin = Access::base(blank_twin);
+    TORCH_CHECK(online.get() != twin.get(),
+                "BYOL: the blank twin is the online encoder itself (the same module, or a copy of its "
+                "handle, which shares the module); pass a freshly constructed module of the same "
+                "structure, e.g. MyEncoder(options), or make the encoder Cloneable and use the "
+                "one-argument constructor BYOL(encoder, options)");
+    std::unordered_set<const void*> storages;
+    for (const auto& p : online->parameters()) {
+      if (p.defined() && p.has_storage()) {
+        storages.insert(p.storage().unsafeGetStorageImpl());
+      }
+    }
+    for (const auto& named : twin->named_parameters()) {
+      const at::Tensor& p = named.value();
+      TORCH_CHECK(!(p.defined() && p.has_storage() && storages.count(p.storage().unsafeGetStorageImpl()) > 0),
+                  "BYOL: parameter '", named.key(), "' of the blank twin shares its memory with a parameter "
+                  "of the online encoder; pass a freshly constructed module of the same structure, e.g. "
+                  "MyEncoder(options), that shares no sub-module or tensor with the online encoder, or "
+                  "make the encoder Cloneable and use the one-argument constructor BYOL(encoder, options)");
+    }
+  }
+
   static BYOLOptions checked_(const BYOLOptions& o) {
     TORCH_CHECK(o.feature_dim() > 0, "BYOL: feature_dim must be > 0, got ", o.feature_dim());
     TORCH_CHECK(o.hidden_dim() > 0, "BYOL: hidden_dim must be > 0, got ", o.hidden_dim());
@@ -190,12 +238,36 @@ class BYOL : public torch::nn::Module {
     return o;
   }
   static nn::MLPHeadOptions projector_options_(const BYOLOptions& o) {
-    return nn::MLPHeadOptions(o.feature_dim()).hidden_dim(o.hidden_dim()).out_dim(o.projection_dim());
+    return nn::MLPHeadOptions(o.feature_dim())
+        .hidden_dim(o.hidden_dim())
+        .out_dim(o.projection_dim())
+        .last_bias(o.head_last_bias());
   }
 
   BYOLOptions options_;
   nn::MLPHead predictor_;
   EmaTarget<Arm> ema_;
 };
+
+/// torch::save(model, path) and torch::load(model, path) for a learner held by value (as the
+/// examples hold it): LibTorch's own overloads take a std::shared_ptr<Module> or a ModuleHolder
+/// only, and find these by argument-dependent lookup. They write and read what
+/// `model.save(archive)` / `model.load(archive)` do: every parameter and buffer of the online
+/// network, the predictor and the target, by name.
+///
+///     torch::save(model, "byol.pt");
+///     torch::load(restored, "byol.pt");   // a learner built with the same encoder and options
+template <typename Encoder>
+torch::serialize::OutputArchive& operator<<(torch::serialize::OutputArchive& archive, const BYOL<Encoder>& model) {
+  model.save(archive);
+  return archive;
+}
+
+/// Reads into `model` what operator<< wrote (see there).
+template <typename Encoder>
+torch::serialize::InputArchive& operator>>(torch::serialize::InputArchive& archive, BYOL<Encoder>& model) {
+  model.load(archive);
+  return archive;
+}
 
 }  // namespace byol

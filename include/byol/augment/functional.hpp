@@ -83,8 +83,12 @@ inline void check_float_images(const at::Tensor& images, const char* where) {
               " (uint8 images are accepted by resized_crop and the random ops, which divide by 255)");
 }
 
-inline void check_rgb(const at::Tensor& images, const char* where) {
-  TORCH_CHECK(images.size(1) == 3, where, ": images must have 3 channels (RGB), got shape ", images.sizes());
+/// The colour ops take RGB images and, as torchvision does, 1-channel (grayscale) images, which
+/// they leave as they are. Returns true for a 1-channel batch.
+inline bool check_rgb_or_gray(const at::Tensor& images, const char* where) {
+  TORCH_CHECK(images.size(1) == 3 || images.size(1) == 1, where,
+              ": images must have 3 channels (RGB) or 1 (grayscale), got shape ", images.sizes());
+  return images.size(1) == 1;
 }
 
 /// The dtype the math runs in: float64 for float64 input, float32 for everything else.
@@ -1030,7 +1034,8 @@ inline at::Tensor adjust_contrast(const at::Tensor& images, const at::Tensor& fa
 /// equal to the RGB -> HSV -> RGB round trip: with v = max_c x_c and d = v - min_c x_c,
 /// out_c = v - clip(f_b, 0, v / d) (v - x_c).
 ///
-/// @param images  [B, 3, H, W] floating point in [0, 1]
+/// @param images  [B, 3, H, W] floating point in [0, 1]; a [B, 1, H, W] batch is returned
+///                unchanged (a copy), as torchvision does
 /// @param factor  [B]; 1 is the identity, 0 gives gray (v in all channels) (BYOL: U[0.8, 1.2])
 ///
 ///     auto x = torch::rand({8, 3, 32, 32});
@@ -1039,8 +1044,11 @@ inline at::Tensor adjust_contrast(const at::Tensor& images, const at::Tensor& fa
 inline at::Tensor adjust_saturation(const at::Tensor& images, const at::Tensor& factor) {
   at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_saturation");
-  detail::check_rgb(images, "adjust_saturation");
+  const bool gray = detail::check_rgb_or_gray(images, "adjust_saturation");
   const at::Tensor f = detail::per_image(factor, images.size(0), "adjust_saturation", "factor");
+  if (gray) {
+    return images.clone();  // a gray image has no saturation to change (torchvision: unchanged)
+  }
   at::Tensor out = detail::working_copy(images);
   detail::saturation_rows_(out, detail::all_rows(out.size(0)), f);
   return out.to(images.scalar_type());
@@ -1049,7 +1057,8 @@ inline at::Tensor adjust_saturation(const at::Tensor& images, const at::Tensor& 
 /// Hue rotation through HSV: h <- (h + delta_b) mod 1, saturation and value kept. delta is in
 /// turns of the colour wheel: 1/3 maps red to green, any whole number is the identity.
 ///
-/// @param images  [B, 3, H, W] floating point in [0, 1]
+/// @param images  [B, 3, H, W] floating point in [0, 1]; a [B, 1, H, W] batch is returned
+///                unchanged (a copy), as torchvision does
 /// @param delta   [B] (BYOL: U[-0.1, 0.1])
 ///
 ///     auto x = torch::rand({8, 3, 32, 32});
@@ -1058,8 +1067,11 @@ inline at::Tensor adjust_saturation(const at::Tensor& images, const at::Tensor& 
 inline at::Tensor adjust_hue(const at::Tensor& images, const at::Tensor& delta) {
   at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "adjust_hue");
-  detail::check_rgb(images, "adjust_hue");
+  const bool gray = detail::check_rgb_or_gray(images, "adjust_hue");
   const at::Tensor d = detail::per_image(delta, images.size(0), "adjust_hue", "delta");
+  if (gray) {
+    return images.clone();  // a gray image has no hue to rotate (torchvision: unchanged)
+  }
   at::Tensor out = detail::working_copy(images);
   detail::hue_rows_(out, detail::all_rows(out.size(0)), d);
   return out.to(images.scalar_type());
@@ -1067,7 +1079,8 @@ inline at::Tensor adjust_hue(const at::Tensor& images, const at::Tensor& delta) 
 
 /// Grayscale: g = 0.2989 R + 0.5870 G + 0.1140 B, returned in all three channels ([B, 3, H, W]).
 ///
-/// @param images  [B, 3, H, W] floating point in [0, 1]
+/// @param images  [B, 3, H, W] floating point in [0, 1]; a [B, 1, H, W] batch is already gray
+///                and is returned as it is (a copy, one channel)
 ///
 ///     auto x = torch::rand({8, 3, 32, 32});
 ///     auto g = byol::augment::functional::rgb_to_grayscale(x);
@@ -1075,7 +1088,9 @@ inline at::Tensor adjust_hue(const at::Tensor& images, const at::Tensor& delta) 
 inline at::Tensor rgb_to_grayscale(const at::Tensor& images) {
   at::NoGradGuard no_grad;  // data preparation: nothing here is differentiable
   detail::check_float_images(images, "rgb_to_grayscale");
-  detail::check_rgb(images, "rgb_to_grayscale");
+  if (detail::check_rgb_or_gray(images, "rgb_to_grayscale")) {
+    return images.clone();  // already gray: the image itself, one channel
+  }
   at::Tensor out = detail::working_copy(images);
   detail::grayscale_rows_(out, detail::all_rows(out.size(0)));
   return out.to(images.scalar_type());

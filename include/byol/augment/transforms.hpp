@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -497,11 +498,12 @@ class ColorJitter : public detail::InPlaceTransform<ColorJitter> {
       TORCH_CHECK(ord[i] >= 0 && ord[i] < 4, kName, ": params.order holds op codes 0..3, got ", ord[i], " in row ",
                   i / 4);
     }
-    const bool enabled[4] = {options_.brightness() > 0, options_.contrast() > 0, options_.saturation() > 0,
-                             options_.hue() > 0};
-    if (enabled[kSaturation] || enabled[kHue]) {
-      functional::detail::check_rgb(images, kName);
-    }
+    // A 1-channel image keeps its saturation and hue (torchvision leaves it as it is); the
+    // factors were drawn all the same, so the random stream does not depend on the channels.
+    const bool colour = options_.saturation() > 0 || options_.hue() > 0;
+    const bool gray = colour && functional::detail::check_rgb_or_gray(images, kName);
+    const bool enabled[4] = {options_.brightness() > 0, options_.contrast() > 0, options_.saturation() > 0 && !gray,
+                             options_.hue() > 0 && !gray};
     const double* f[4] = {factors[0].data_ptr<double>(), factors[1].data_ptr<double>(), factors[2].data_ptr<double>(),
                           factors[3].data_ptr<double>()};
     const int64_t channels = images.size(1), plane = images.size(2) * images.size(3);
@@ -609,7 +611,8 @@ struct RandomGrayscaleOptions {
 };
 
 /// With probability p, replaces an image by its grayscale 0.2989 R + 0.5870 G + 0.1140 B in all
-/// three channels (functional::rgb_to_grayscale). Needs 3 channels.
+/// three channels (functional::rgb_to_grayscale). A 1-channel image is left as it is (the draws
+/// are still made).
 ///
 ///     byol::augment::RandomGrayscale gray(byol::augment::RandomGrayscaleOptions().p(0.2));
 ///     auto y = gray(images);
@@ -623,7 +626,9 @@ class RandomGrayscale : public detail::BernoulliTransform<RandomGrayscale, Rando
  private:
   friend BernoulliTransform;
   void apply_rows_(at::Tensor& images, const std::vector<int64_t>& rows) const {
-    functional::detail::check_rgb(images, kName);
+    if (functional::detail::check_rgb_or_gray(images, kName)) {
+      return;  // already gray (the draws were made all the same)
+    }
     functional::detail::grayscale_rows_(images, rows);
   }
 };
@@ -821,7 +826,11 @@ class Compose {
     return (*this)(images, detail::default_generator());
   }
   at::Tensor operator()(const at::Tensor& images, at::Generator generator) const {
-    return rest<1>(std::get<0>(ops_)(images, generator), generator);
+    try {
+      return rest<1>(std::get<0>(ops_)(images, generator), generator);
+    } catch (const c10::Error& e) {
+      rethrow_with_input_(e, images.defined() ? images.sizes() : at::IntArrayRef{});
+    }
   }
   /// A list of differently sized [C, H_i, W_i] images; the first op must take one
   /// (RandomResizedCrop does).
@@ -845,6 +854,19 @@ class Compose {
   }
 
  private:
+  // An op after the first sees what the ops before it made (after a crop, a shape the user never
+  // passed): name the pipeline's input too, and the likely cause of a channel error.
+  [[noreturn]] static void rethrow_with_input_(const c10::Error& e, at::IntArrayRef input) {
+    const std::string message = e.what_without_backtrace();
+    const std::string note = "; the images passed to the pipeline had shape ";
+    if (message.find(note) != std::string::npos) {
+      throw;  // an inner Compose has said it
+    }
+    const bool channels_last = input.size() == 4 && input[1] != 1 && input[1] != 3 && (input[3] == 1 || input[3] == 3);
+    TORCH_CHECK(false, message, note, input,
+                channels_last ? " (channels last? pass [B, C, H, W], e.g. images.permute({0, 3, 1, 2}))" : "");
+  }
+
   template <size_t I>
   at::Tensor rest(at::Tensor images, const at::Generator& generator) const {
     if constexpr (I < sizeof...(Ops)) {
@@ -897,8 +919,9 @@ inline ByolView byol_view(int64_t size, double blur_p, double solarize_p) {
 /// T of docs/spec.md, for S x S views: random resized crop (area U[0.08, 1], aspect log-U[3/4, 4/3],
 /// bicubic, antialiased), flip p 0.5, colour jitter p 0.8 (brightness 0.4, contrast 0.4,
 /// saturation 0.2, hue 0.1, random order), grayscale p 0.2, Gaussian blur p 1.0 (sigma U[0.1, 2],
-/// kernel byol_blur_kernel_size(S)), solarize p 0. Output float [B, 3, S, S] in [0, 1]; no
-/// normalisation (append Normalize if wanted).
+/// kernel byol_blur_kernel_size(S)), solarize p 0. Output float [B, C, S, S] in [0, 1]; no
+/// normalisation (append Normalize if wanted). C is 3, or 1 for grayscale images (MNIST), which
+/// saturation, hue and grayscale leave as they are, with the same random draws (docs/spec.md).
 ///
 ///     auto t1 = byol::augment::byol_view1(224);
 ///     auto v1 = t1(images);                 // images: [B, 3, H, W] or a list of [3, H_i, W_i]

@@ -88,7 +88,7 @@ struct ImageBatch {
 namespace detail {
 
 struct ImageFolderState {
-  explicit ImageFolderState(ImageFolderOptions options) : options(std::move(options)) {}
+  explicit ImageFolderState(ImageFolderOptions options_) : options(std::move(options_)) {}
   ImageFolderOptions options;
   std::vector<std::string> classes;
   std::vector<std::string> paths;

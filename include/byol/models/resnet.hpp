@@ -212,7 +212,7 @@ TORCH_MODULE(Bottleneck);
 ///     net->named_parameters().contains("layer2.0.downsample.0.weight");   // true
 class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
  public:
-  explicit ResNetImpl(ResNetOptions options) : options(std::move(options)) { reset(); }
+  explicit ResNetImpl(ResNetOptions options_) : options(std::move(options_)) { reset(); }
 
   void reset() override {
     const ResNetOptions& o = options;

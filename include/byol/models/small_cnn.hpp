@@ -51,7 +51,7 @@ struct SmallCNNOptions {
 ///     net->feature_dim();                              // 256
 class SmallCNNImpl : public torch::nn::Cloneable<SmallCNNImpl> {
  public:
-  explicit SmallCNNImpl(SmallCNNOptions options = {}) : options(std::move(options)) { reset(); }
+  explicit SmallCNNImpl(SmallCNNOptions options_ = {}) : options(std::move(options_)) { reset(); }
 
   void reset() override {
     const SmallCNNOptions& o = options;

@@ -6,6 +6,8 @@
 ///                                     trust = eta * ||w|| / ||g'||  if both norms > 0, else 1
 ///                                     u = trust * g'
 ///   excluded (biases, norm scales):   u = g
+///   a group with trust_ratio(false):  u = g' for adapted parameters (plain SGD with momentum and
+///                                     weight decay), u = g for excluded ones
 ///   then:                             m <- momentum * m + u ;   w <- w - lr * m
 ///
 ///     byol::optim::LARS lars(model->parameters(),
@@ -49,6 +51,10 @@ struct LARSOptions : public torch::optim::OptimizerCloneableOptions<LARSOptions>
   /// When true, parameters with dim() < 2 (biases, BatchNorm scales and shifts) get neither
   /// weight decay nor the trust ratio. Default true.
   TORCH_ARG(bool, exclude_bias_and_norm) = true;
+  /// When false, the group's adapted parameters get no trust ratio (u = g + lambda w): plain SGD
+  /// with momentum and weight decay, e.g. for an online linear probe in its own group, which the
+  /// trust ratio would barely move (LARC's and solo-learn's switch). Default true.
+  TORCH_ARG(bool, trust_ratio) = true;
 
  public:
   void serialize(torch::serialize::OutputArchive& archive) const override {
@@ -57,6 +63,7 @@ struct LARSOptions : public torch::optim::OptimizerCloneableOptions<LARSOptions>
     archive.write("weight_decay", c10::IValue(weight_decay()));
     archive.write("eta", c10::IValue(eta()));
     archive.write("exclude_bias_and_norm", c10::IValue(exclude_bias_and_norm()));
+    archive.write("trust_ratio", c10::IValue(trust_ratio()));
   }
   void serialize(torch::serialize::InputArchive& archive) override {
     c10::IValue value;
@@ -70,13 +77,15 @@ struct LARSOptions : public torch::optim::OptimizerCloneableOptions<LARSOptions>
     eta(value.toDouble());
     archive.read("exclude_bias_and_norm", value);
     exclude_bias_and_norm(value.toBool());
+    // Archives written before the field existed lack it: those groups used the trust ratio.
+    trust_ratio(archive.try_read("trust_ratio", value) ? value.toBool() : true);
   }
   double get_lr() const override { return lr(); }
   void set_lr(const double value) override { lr(value); }
 
   friend bool operator==(const LARSOptions& a, const LARSOptions& b) {
     return a.lr() == b.lr() && a.momentum() == b.momentum() && a.weight_decay() == b.weight_decay() &&
-           a.eta() == b.eta() && a.exclude_bias_and_norm() == b.exclude_bias_and_norm();
+           a.eta() == b.eta() && a.exclude_bias_and_norm() == b.exclude_bias_and_norm() && a.trust_ratio() == b.trust_ratio();
   }
 
   /// Checks every field; LARS calls it for the defaults and for each group.
@@ -119,6 +128,7 @@ struct LARSStep {
   double momentum;
   double weight_decay;
   double eta;
+  bool trust_ratio = true;  ///< false: u = g' for adapted parameters, no trust ratio
 };
 
 /// Plain-number trust ratio: eta * ||w|| / ||g'|| when both are > 0, else 1.
@@ -138,7 +148,7 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
   std::vector<double> block_g2(blocks.size(), 0.0);
   byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
     const size_t t = static_cast<size_t>(block.tensor);
-    if (!adapted[t]) {
+    if (!adapted[t] || !hp.trust_ratio) {
       return;
     }
     const size_t b = static_cast<size_t>(&block - blocks.data());
@@ -171,7 +181,7 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
   }
   std::vector<double> trust(params.size(), 1.0);
   for (size_t t = 0; t < params.size(); ++t) {
-    if (adapted[t]) {
+    if (adapted[t] && hp.trust_ratio) {
       trust[t] = trust_ratio(std::sqrt(w2[t]), std::sqrt(g2[t]), hp.eta);
     }
   }
@@ -240,20 +250,22 @@ inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::
     // g' = g + wd w, always a new list: the scaling below must not touch the gradients.
     std::vector<at::Tensor> g_prime =
         hp.weight_decay != 0.0 ? at::_foreach_add(ad_g, ad_w, hp.weight_decay) : at::_foreach_mul(ad_g, 1.0);
-    // ||w|| for every adapted parameter, then ||g'||, stacked (in their common dtype) and copied
-    // to the host together; widened to float64 there, so no float64 norm is ever rounded.
-    std::vector<at::Tensor> norms = lars_norms(ad_w);
-    const std::vector<at::Tensor> g_norms = lars_norms(g_prime);
-    norms.insert(norms.end(), g_norms.begin(), g_norms.end());
-    const at::Tensor host = at::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
-    const double* n = host.data_ptr<double>();
-    const size_t count = ad_w.size();
-    std::vector<c10::Scalar> scales;
-    scales.reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      scales.emplace_back(trust_ratio(n[i], n[count + i], hp.eta));
+    if (hp.trust_ratio) {
+      // ||w|| for every adapted parameter, then ||g'||, stacked (in their common dtype) and copied
+      // to the host together; widened to float64 there, so no float64 norm is ever rounded.
+      std::vector<at::Tensor> norms = lars_norms(ad_w);
+      const std::vector<at::Tensor> g_norms = lars_norms(g_prime);
+      norms.insert(norms.end(), g_norms.begin(), g_norms.end());
+      const at::Tensor host = at::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
+      const double* n = host.data_ptr<double>();
+      const size_t count = ad_w.size();
+      std::vector<c10::Scalar> scales;
+      scales.reserve(count);
+      for (size_t i = 0; i < count; ++i) {
+        scales.emplace_back(trust_ratio(n[i], n[count + i], hp.eta));
+      }
+      at::_foreach_mul_(g_prime, scales);
     }
-    at::_foreach_mul_(g_prime, scales);
     size_t a = 0;
     for (size_t t = 0; t < params.size(); ++t) {
       if (adapted[t]) {
@@ -329,7 +341,8 @@ class LARS : public torch::optim::Optimizer {
     for (auto& group : param_groups_) {
       const auto& options = static_cast<const LARSOptions&>(group.options());
       options.check();
-      const detail::LARSStep hp{options.lr(), options.momentum(), options.weight_decay(), options.eta()};
+      const detail::LARSStep hp{options.lr(), options.momentum(), options.weight_decay(), options.eta(),
+                                options.trust_ratio()};
       std::vector<at::Tensor> cpu_w, cpu_g, cpu_m, dev_w, dev_g, dev_m;
       std::vector<char> cpu_a, dev_a;
       for (auto& p : group.params()) {
