@@ -12,6 +12,7 @@ packages=(
   libturbojpeg0-dev libpng-dev zlib1g-dev   # image decoding (byol::data)
   dataset-fashion-mnist          # the demo's data, in /usr/share/datasets/fashion-mnist
   python3-torchvision            # tests: Python's torch.load reads our export; bench/python baselines
+  debootstrap                    # the LibTorch 2.x test lane's Debian 13 root (scripts/debian-root.sh)
 )
 packages+=("$@")                 # callers may ask for more (bench/run.sh: libtcmalloc-minimal4)
 
