@@ -112,7 +112,10 @@ int main(int argc, char** argv) {
 
   // ---- model ----------------------------------------------------------------------------
   auto resnet_options = byol_examples::or_exit(2, "--arch: ", [&] { return byol::models::ResNetOptions::named(arch); });
-  byol::models::ResNet encoder(resnet_options.num_classes(0));
+  // As the reference's ResNet (haiku's bottleneck block starts its last BatchNorm scale at 0);
+  // its basic blocks keep a scale of 1.
+  const bool bottleneck = resnet_options.block() == byol::models::ResNetBlock::bottleneck;
+  byol::models::ResNet encoder(resnet_options.num_classes(0).zero_init_residual(bottleneck));
   byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
   model.to(device);
   if (channels_last) to_channels_last(model);
