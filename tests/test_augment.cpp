@@ -17,7 +17,7 @@
 #define BOTH_PATHS()                                                        \
   const bool generic_path = GENERATE(false, true);                          \
   INFO((generic_path ? "on the ATen path" : "with the fused CPU kernels")); \
-  byol::augment::functional::detail::ForceGenericPath path_guard(generic_path)
+  byol::detail::KernelPathGuard path_guard(generic_path ? byol::detail::KernelPath::aten : byol::detail::KernelPath::fused)
 
 namespace {
 
@@ -764,7 +764,7 @@ TEST_CASE("byol_view1 and byol_view2 follow docs/spec.md's table", "[augment]") 
   const auto blur = A::byol_view1(10).get<4>();
   const auto small = torch::rand({4, 3, 10, 10});
   for (const bool generic : {false, true}) {
-    F::detail::ForceGenericPath path(generic);
+    byol::detail::KernelPathGuard path(generic ? byol::detail::KernelPath::aten : byol::detail::KernelPath::fused);
     auto gen = at::detail::createCPUGenerator(13);
     REQUIRE(torch::equal(blur(small, gen), small));
     REQUIRE(torch::equal(F::gaussian_blur(small, torch::tensor({0.1, 0.5, 1.0, 2.0}), 1), small));
@@ -837,14 +837,28 @@ TEST_CASE("random ops reject bad options and inputs with clear messages", "[augm
   require_error([&] { flip.apply_(torch::rand({2, 3, 4, 4}), params); }, {"RandomHorizontalFlip", "3", "[2, 3, 4, 4]"});
 }
 
+namespace {
+
+// f() with CPU tensors forced onto one path.
+torch::Tensor on_path(byol::detail::KernelPath path, const std::function<torch::Tensor()>& f) {
+  byol::detail::KernelPathGuard guard(path);
+  return f();
+}
+
+template <typename View>
+torch::Tensor view_on(byol::detail::KernelPath path, const View& view, const torch::Tensor& x, at::Generator& gen) {
+  return on_path(path, [&] { return view(x, gen); });
+}
+
+}  // namespace
+
 TEST_CASE("the fused CPU kernels and the ATen path give the same views from the same draws", "[augment]") {
   const auto x = torch::randint(0, 256, {64, 3, 50, 70}, torch::kByte);
   for (const int64_t size : {32, 96}) {
     for (const auto& view : {A::byol_view1(size), A::byol_view2(size)}) {
       auto g1 = at::detail::createCPUGenerator(6), g2 = at::detail::createCPUGenerator(6);
-      const auto fused = view(x, g1);
-      F::detail::ForceGenericPath generic;
-      const auto aten = view(x, g2);
+      const auto fused = view_on(byol::detail::KernelPath::fused, view, x, g1);
+      const auto aten = view_on(byol::detail::KernelPath::aten, view, x, g2);
       REQUIRE(torch::allclose(fused, aten, 0, 1e-5));
     }
   }
@@ -859,9 +873,8 @@ TEST_CASE("the ATen path gives the fused kernels' results slab by slab on large 
                                     3.0,  4.0, 50.0,  60.0,  240.0, 200.0, 0.0,   100.0, 300.0, 120.0})
                          .view({8, 4});
   const auto both = [&](const std::function<torch::Tensor()>& run) {
-    const auto fused = run();
-    F::detail::ForceGenericPath generic;
-    return std::make_pair(fused, run());
+    auto fused = on_path(byol::detail::KernelPath::fused, run);
+    return std::make_pair(fused, on_path(byol::detail::KernelPath::aten, run));
   };
   const auto crop = both([&] { return F::resized_crop(x, boxes, 40); });
   REQUIRE(torch::allclose(crop.first, crop.second, 0, 1e-5));

@@ -11,6 +11,7 @@
 #include <byol/detail/aliasing.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
+#include <byol/detail/kernel_path.hpp>
 #include <byol/detail/module_access.hpp>
 
 #include <ATen/ATen.h>
@@ -120,8 +121,9 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
       continue;
     }
     if (t.scalar_type() == o.scalar_type() && byol::detail::same_dense_layout(t, o)) {
-      (t.device().is_cpu() ? cpu_t : dev_t).push_back(t);
-      (t.device().is_cpu() ? cpu_o : dev_o).push_back(o);
+      const bool fused = t.device().is_cpu() && byol::detail::use_fused_cpu_kernels();
+      (fused ? cpu_t : dev_t).push_back(t);
+      (fused ? cpu_o : dev_o).push_back(o);
     } else {
       other_t.push_back(t);
       other_o.push_back(o);

@@ -14,6 +14,7 @@
 ///     loss.backward();                                            // grads reach p1 and p2 only
 
 #include <byol/detail/blocks.hpp>
+#include <byol/detail/kernel_path.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -61,22 +62,20 @@ inline at::ScalarType accumulate_type(at::ScalarType input) {
   return input == at::kDouble ? at::kDouble : at::kFloat;
 }
 
-/// Sums of p*p, z*z and p*z over one row, vectorised (BYOL_SIMD_SUM).
+/// Sums of p*p, z*z and p*z over one row, vectorised (lane_sums).
 template <typename scalar_t, typename acc_t>
 inline void row_dots(const scalar_t* __restrict p, const scalar_t* __restrict z, int64_t d_size,
                      acc_t& pp, acc_t& zz, acc_t& pz) {
-  acc_t spp = 0, szz = 0, spz = 0;
-  BYOL_SIMD_SUM(spp, szz, spz)
-  for (int64_t d = 0; d < d_size; ++d) {
+  const auto sums = byol::detail::lane_sums<3, acc_t>(d_size, [&](int64_t d, acc_t* v) {
     const acc_t a = static_cast<acc_t>(p[d]);
     const acc_t b = static_cast<acc_t>(z[d]);
-    spp += a * a;
-    szz += b * b;
-    spz += a * b;
-  }
-  pp = spp;
-  zz = szz;
-  pz = spz;
+    v[0] = a * a;
+    v[1] = b * b;
+    v[2] = a * b;
+  });
+  pp = sums[0];
+  zz = sums[1];
+  pz = sums[2];
 }
 
 /// Per-row results of the forward pass. With rp = max(||p||, eps), rz = max(||z||, eps),
@@ -121,7 +120,7 @@ inline std::tuple<at::Tensor, at::Tensor> normalized_mse_forward_cpu(const at::T
     const scalar_t* zz_data = z.data_ptr<scalar_t>();
     acc_t* coeff = coeffs.data_ptr<acc_t>();
     // Rows are independent; a grain of 64 rows keeps threads busy from B = 128 up.
-    at::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
+    byol::detail::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
       for (int64_t i = first; i < last; ++i) {
         acc_t spp, szz, spz;
         row_dots<scalar_t, acc_t>(pp_data + i * width, zz_data + i * width, width, spp, szz, spz);
@@ -156,7 +155,7 @@ inline at::Tensor normalized_mse_backward_cpu(const at::Tensor& prediction, cons
     const scalar_t* zz_data = z.data_ptr<scalar_t>();
     const acc_t* coeff = coeffs.data_ptr<acc_t>();
     scalar_t* out = grad.data_ptr<scalar_t>();
-    at::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
+    byol::detail::parallel_for(0, rows, 64, [&](int64_t first, int64_t last) {
       for (int64_t i = first; i < last; ++i) {
         const acc_t a = static_cast<acc_t>(scale) * coeff[2 * i];
         const acc_t b = static_cast<acc_t>(scale) * coeff[2 * i + 1];
@@ -201,11 +200,11 @@ inline at::Tensor normalized_mse_backward_generic(const at::Tensor& prediction, 
   return grad.to(prediction.scalar_type());
 }
 
-/// The autograd node: forward and backward each one pass on CPU, ATen operations elsewhere.
-/// `use_generic` forces the ATen path on CPU too, so tests can check one against the other.
+/// The autograd node: forward and backward each one pass on CPU (when use_fused_cpu_kernels()),
+/// ATen operations elsewhere. Backward takes the path that forward took.
 struct NormalizedMSEFunction : public torch::autograd::Function<NormalizedMSEFunction> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& prediction,
-                            const at::Tensor& target, bool use_generic) {
+                            const at::Tensor& target) {
     at::Tensor p = prediction;
     at::Tensor z = target;
     if (p.scalar_type() != z.scalar_type()) {
@@ -213,7 +212,7 @@ struct NormalizedMSEFunction : public torch::autograd::Function<NormalizedMSEFun
       p = p.to(common);
       z = z.to(common);
     }
-    const bool fused = p.device().is_cpu() && !use_generic;
+    const bool fused = p.device().is_cpu() && byol::detail::use_fused_cpu_kernels();
     at::Tensor loss;
     at::Tensor coeffs;
     std::tie(loss, coeffs) =
@@ -241,8 +240,8 @@ struct NormalizedMSEFunction : public torch::autograd::Function<NormalizedMSEFun
     } else {
       grad = normalized_mse_backward_generic(p, z, coeffs, grad_out * per_row);
     }
-    // Stop-gradient: the target gets nothing; use_generic is not a tensor.
-    return {grad.to(dtype), at::Tensor(), at::Tensor()};
+    // Stop-gradient: the target gets nothing.
+    return {grad.to(dtype), at::Tensor()};
   }
 };
 
@@ -260,7 +259,7 @@ struct NormalizedMSEFunction : public torch::autograd::Function<NormalizedMSEFun
 ///     byol::functional::normalized_mse(p, z).backward();
 inline at::Tensor normalized_mse(const at::Tensor& prediction, const at::Tensor& target) {
   detail::check_prediction_and_target(prediction, target, "normalized_mse");
-  return detail::NormalizedMSEFunction::apply(prediction, target, false);
+  return detail::NormalizedMSEFunction::apply(prediction, target);
 }
 
 /// The symmetric BYOL loss: normalized_mse(p1, z2) + normalized_mse(p2, z1), in [0, 8].
@@ -276,8 +275,8 @@ inline at::Tensor byol_loss(const at::Tensor& p1, const at::Tensor& z2, const at
                             const at::Tensor& z1) {
   detail::check_prediction_and_target(p1, z2, "byol_loss(p1, z2)");
   detail::check_prediction_and_target(p2, z1, "byol_loss(p2, z1)");
-  return detail::NormalizedMSEFunction::apply(p1, z2, false) +
-         detail::NormalizedMSEFunction::apply(p2, z1, false);
+  return detail::NormalizedMSEFunction::apply(p1, z2) +
+         detail::NormalizedMSEFunction::apply(p2, z1);
 }
 
 }  // namespace byol::functional

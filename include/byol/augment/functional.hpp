@@ -21,6 +21,9 @@
 ///     auto y = byol::augment::functional::adjust_hue(x, torch::rand({256}) * 0.2 - 0.1);
 ///     auto z = byol::augment::functional::gaussian_blur(y, torch::full({256}, 1.0), 3);
 
+#include <byol/detail/kernel_path.hpp>
+#include <byol/detail/parallel.hpp>
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -136,32 +139,10 @@ inline std::vector<int64_t> all_rows(int64_t batch) {
 
 // ---- which path runs --------------------------------------------------------------------------
 
-/// Set (through ForceGenericPath) to run the ATen path on the CPU too, so that tests can check
-/// the path other devices take against the fused CPU kernels and the references.
-inline bool& force_generic_path() {
-  static thread_local bool force = false;
-  return force;
-}
-
-/// RAII: while alive, CPU tensors take the ATen path (the one CUDA tensors take).
-class ForceGenericPath {
- public:
-  explicit ForceGenericPath(bool force = true) : saved_(force_generic_path()) {
-    force_generic_path() = force;
-  }
-  ~ForceGenericPath() {
-    force_generic_path() = saved_;
-  }
-  ForceGenericPath(const ForceGenericPath&) = delete;
-  ForceGenericPath& operator=(const ForceGenericPath&) = delete;
-
- private:
-  bool saved_;
-};
-
-/// Whether x takes the fused CPU kernels (in-place ones also need x contiguous).
+/// Whether x takes the fused CPU kernels (in-place ones also need x contiguous). Tests force
+/// one path or the other with byol::detail::KernelPathGuard.
 inline bool use_cpu_kernels(const at::Tensor& x) {
-  return x.device().is_cpu() && !force_generic_path();
+  return x.device().is_cpu() && byol::detail::use_fused_cpu_kernels();
 }
 
 // ---- the ATen path: in place on a [n, C, H, W] tensor in the compute dtype ---------------------
@@ -350,7 +331,7 @@ inline T clip01(T v) {
 /// Calls fn(b) for every b in rows, in parallel.
 template <typename Fn>
 inline void parallel_rows(const std::vector<int64_t>& rows, const Fn& fn) {
-  at::parallel_for(0, static_cast<int64_t>(rows.size()), 1, [&](int64_t begin, int64_t end) {
+  byol::detail::parallel_for(0, static_cast<int64_t>(rows.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       fn(rows[static_cast<size_t>(i)]);
     }
@@ -663,7 +644,7 @@ inline void resized_crop(const std::vector<at::Tensor>& images, const at::Tensor
     const auto run = [&](auto tag) {
       using in_t = decltype(tag);
       (void)tag;
-      at::parallel_for(0, static_cast<int64_t>(images.size()), 1, [&](int64_t begin, int64_t end) {
+      byol::detail::parallel_for(0, static_cast<int64_t>(images.size()), 1, [&](int64_t begin, int64_t end) {
         std::vector<out_t> tmp;
         for (int64_t i = begin; i < end; ++i) {
           const at::Tensor& image = images[static_cast<size_t>(i)];
@@ -834,7 +815,7 @@ inline void gaussian_blur_rows_(at::Tensor& x, const std::vector<int64_t>& rows,
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "byol_gaussian_blur", [&] {
       scalar_t* base = x.data_ptr<scalar_t>();
       // One task per (image, channel) plane.
-      at::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
+      byol::detail::parallel_for(0, planes, 1, [&](int64_t begin, int64_t end) {
         std::vector<scalar_t> tmp, row;
         for (int64_t p = begin; p < end; ++p) {
           const int64_t b = rows[static_cast<size_t>(p / channels)];

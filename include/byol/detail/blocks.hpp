@@ -1,25 +1,16 @@
 #pragma once
 
 // Work lists for the fused CPU kernels: many tensors cut into fixed-size blocks so that one
-// at::parallel_for covers them all, however unevenly their sizes are spread.
+// parallel_for covers them all, however unevenly their sizes are spread.
 
-#include <ATen/Parallel.h>
+#include <byol/detail/parallel.hpp>
+
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
-
-/// `BYOL_SIMD_SUM(a, b)` before a loop declares `a` and `b` as sums that the compiler may
-/// vectorise, reassociating them (OpenMP's `simd reduction`); a plain loop forbids that without
-/// -ffast-math. Without OpenMP it expands to nothing, and the loop stays correct, only slower.
-#if defined(_OPENMP)
-#define BYOL_PRAGMA(x) _Pragma(#x)
-#define BYOL_SIMD_SUM(...) BYOL_PRAGMA(omp simd reduction(+ : __VA_ARGS__))
-#else
-#define BYOL_SIMD_SUM(...)
-#endif
 
 namespace byol::detail {
 
@@ -51,7 +42,7 @@ inline std::vector<Block> make_blocks(c10::ArrayRef<at::Tensor> tensors,
 /// Calls f(block) for every block, spread over LibTorch's intra-op threads.
 template <typename F>
 inline void parallel_over_blocks(const std::vector<Block>& blocks, const F& f) {
-  at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t first, int64_t last) {
+  parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t first, int64_t last) {
     for (int64_t b = first; b < last; ++b) {
       f(blocks[b]);
     }

@@ -17,6 +17,7 @@
 #include <byol/detail/aliasing.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
+#include <byol/detail/kernel_path.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -158,17 +159,14 @@ inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vect
       const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
       const acc_t wd = static_cast<acc_t>(hp.weight_decay);
       const int64_t n = block.end - block.begin;
-      acc_t sw = 0;
-      acc_t sg = 0;
-      BYOL_SIMD_SUM(sw, sg)
-      for (int64_t i = 0; i < n; ++i) {
+      const auto sums = byol::detail::lane_sums<2, acc_t>(n, [&](int64_t i, acc_t* v) {
         const acc_t wi = static_cast<acc_t>(w[i]);
         const acc_t gi = static_cast<acc_t>(g[i]) + wd * wi;
-        sw += wi * wi;
-        sg += gi * gi;
-      }
-      const double w2 = static_cast<double>(sw);
-      const double g2 = static_cast<double>(sg);
+        v[0] = wi * wi;
+        v[1] = gi * gi;
+      });
+      const double w2 = static_cast<double>(sums[0]);
+      const double g2 = static_cast<double>(sums[1]);
       block_w2[b] = w2;
       block_g2[b] = g2;
     });
@@ -357,7 +355,8 @@ class LARS : public torch::optim::Optimizer {
         const at::Tensor& g = p.grad();
         at::Tensor& m = momentum_buffer_(p);
         const bool adapted = !(options.exclude_bias_and_norm() && p.dim() < 2);
-        const bool fused = p.device().is_cpu() && g.scalar_type() == p.scalar_type() &&
+        const bool fused = p.device().is_cpu() && byol::detail::use_fused_cpu_kernels() &&
+                           g.scalar_type() == p.scalar_type() &&
                            byol::detail::same_dense_layout(p, g) && byol::detail::same_dense_layout(p, m);
         if (fused) {
           cpu_w.push_back(p);
