@@ -345,25 +345,10 @@ inline void brightness(T* x, int64_t n, T delta) {
   }
 }
 
-/// Sum of n values in float64, in eight independent lanes so that the loop vectorises.
+/// Sum of n values in float64, vectorised (lane_sums).
 template <typename T>
 inline double sum(const T* p, int64_t n) {
-  constexpr int kLanes = 8;
-  double lane[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int k = 0; k < kLanes; ++k) {
-      lane[k] += static_cast<double>(p[i + k]);
-    }
-  }
-  double total = 0.0;
-  for (int k = 0; k < kLanes; ++k) {
-    total += lane[k];
-  }
-  for (; i < n; ++i) {
-    total += static_cast<double>(p[i]);
-  }
-  return total;
+  return byol::detail::lane_sums<1, double>(n, [&](int64_t i, double* v) { v[0] = static_cast<double>(p[i]); })[0];
 }
 
 template <typename T>
