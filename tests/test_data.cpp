@@ -303,11 +303,12 @@ TEST_CASE("load_mnist / load_fashion_mnist read the four files and name what is 
                 {"2 images", "3 labels"});
 }
 
-TEST_CASE("The real Fashion-MNIST, when dataset-fashion-mnist is installed", "[data]") {
+// Its own CTest entry (unit.data_fashion_mnist), reported as skipped without the data.
+TEST_CASE("The real Fashion-MNIST, when dataset-fashion-mnist is installed", "[data][fashion_mnist_files]") {
   const std::string root = byol::data::kFashionMnistRoot;
   if (!byol::data::mnist_files_present(root, byol::data::Split::train) ||
       !byol::data::mnist_files_present(root, byol::data::Split::test)) {
-    WARN("skipped: no Fashion-MNIST in " << root << " (Debian package dataset-fashion-mnist)");
+    WARN("no Fashion-MNIST: case not run (" << root << "; Debian package dataset-fashion-mnist)");
     return;
   }
   const auto train = byol::data::load_fashion_mnist();

@@ -301,3 +301,41 @@ TEST_CASE("EmaTarget refuses to update after the online module gained or replace
   }
   require_error([&] { ema2.update(0.9); }, {"'scale'", "[5]", "[4]", "rebuild the EmaTarget"});
 }
+
+TEST_CASE("EmaTarget::copy_from_online copies every parameter and buffer, whatever the policy", "[ema]") {
+  PlainNet online;
+  PlainNet twin;
+  byol::EmaTarget<PlainNet> ema(online, twin, byol::EmaOptions().buffers(byol::BufferPolicy::own));
+  // Move the online network away from the target: new weights, and buffers from a forward pass
+  // that the target (policy own) does not follow.
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : online->parameters()) {
+      p.add_(torch::randn_like(p));
+    }
+  }
+  online->train();
+  online->forward(torch::randn({8, 6}));
+  ema.update(0.99);
+  REQUIRE_FALSE(torch::equal(ema.target()->fc->weight, online->fc->weight));
+  REQUIRE_FALSE(torch::equal(ema.target()->seen, online->seen));
+
+  ema.copy_from_online();
+  const auto target_params = ema.target()->named_parameters();
+  for (const auto& item : online->named_parameters()) {
+    INFO(item.key());
+    REQUIRE(torch::equal(target_params[item.key()], item.value()));
+    REQUIRE_FALSE(target_params[item.key()].requires_grad());
+  }
+  const auto target_buffers = ema.target()->named_buffers();
+  for (const auto& item : online->named_buffers()) {
+    INFO(item.key());
+    REQUIRE(torch::equal(target_buffers[item.key()], item.value()));
+  }
+  // A copy, not an alias: the target does not move with the online network afterwards.
+  {
+    torch::NoGradGuard no_grad;
+    online->fc->weight.add_(1.0);
+  }
+  REQUIRE_FALSE(torch::equal(ema.target()->fc->weight, online->fc->weight));
+}
