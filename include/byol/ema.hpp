@@ -9,14 +9,13 @@
 ///     ema.update(0.99);                                         // after optimizer.step()
 
 #include <byol/detail/aliasing.hpp>
+#include <byol/detail/aten/ema.hpp>
 #include <byol/detail/blocks.hpp>
-#include <byol/detail/compat.hpp>
+#include <byol/detail/cpu/ema.hpp>
 #include <byol/detail/kernel_path.hpp>
 #include <byol/detail/module_access.hpp>
 
 #include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/ArrayRef.h>
 #include <torch/arg.h>
@@ -47,35 +46,6 @@ struct EmaOptions {
 };
 
 namespace functional {
-namespace detail {
-
-inline void ema_update_cpu_(const std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online,
-                            double tau) {
-  const std::vector<byol::detail::Block> blocks = byol::detail::make_blocks(target);
-  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
-    const at::Tensor& t = target[block.tensor];
-    const at::Tensor& o = online[block.tensor];
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, t.scalar_type(), "byol_ema_update", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      // tau * x + (1 - tau) * y is exact at both ends: tau = 1 keeps x, tau = 0 copies y.
-      const acc_t keep = static_cast<acc_t>(tau);
-      const acc_t take = static_cast<acc_t>(1.0 - tau);
-      scalar_t* __restrict x = static_cast<scalar_t*>(t.data_ptr()) + block.begin;
-      const scalar_t* __restrict y = static_cast<const scalar_t*>(o.data_ptr()) + block.begin;
-      const int64_t n = block.end - block.begin;
-      for (int64_t i = 0; i < n; ++i) {
-        x[i] = static_cast<scalar_t>(keep * static_cast<acc_t>(x[i]) + take * static_cast<acc_t>(y[i]));
-      }
-    });
-  });
-}
-
-inline void ema_update_foreach_(const std::vector<at::Tensor>& target, const std::vector<at::Tensor>& online,
-                                double tau) {
-  byol::detail::foreach_lerp_(target, online, 1.0 - tau);
-}
-
-}  // namespace detail
 
 /// In place, for every pair: target[i] <- tau * target[i] + (1 - tau) * online[i].
 ///

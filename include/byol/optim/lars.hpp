@@ -15,13 +15,13 @@
 ///     loss.backward(); lars.step(); lars.zero_grad();
 
 #include <byol/detail/aliasing.hpp>
+#include <byol/detail/aten/lars.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
+#include <byol/detail/cpu/lars.hpp>
 #include <byol/detail/kernel_path.hpp>
 
 #include <ATen/ATen.h>
-#include <ATen/Dispatch.h>
-#include <ATen/OpMathType.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
 #include <torch/optim/optimizer.h>
@@ -121,162 +121,6 @@ struct LARSParamState : public torch::optim::OptimizerCloneableParamState<LARSPa
   }
 };
 
-namespace detail {
-
-/// The hyper-parameters of one step, for one parameter group.
-struct LARSStep {
-  double lr;
-  double momentum;
-  double weight_decay;
-  double eta;
-  bool trust_ratio = true;  ///< false: u = g' for adapted parameters, no trust ratio
-};
-
-/// Plain-number trust ratio: eta * ||w|| / ||g'|| when both are > 0, else 1.
-inline double trust_ratio(double w_norm, double g_norm, double eta) {
-  return (w_norm > 0.0 && g_norm > 0.0) ? eta * w_norm / g_norm : 1.0;
-}
-
-/// CPU: two passes over all parameters of a group, each ONE parallel loop over fixed-size
-/// blocks: (1) the squared norms of w and g' per block, summed per parameter in a fixed order;
-/// (2) m <- mu m + u and w <- w - lr m, with u built on the fly. No temporaries, no per-tensor
-/// kernel launches, and results independent of the thread count.
-inline void lars_step_cpu(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
-                          const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
-                          const LARSStep& hp) {
-  const std::vector<byol::detail::Block> blocks = byol::detail::make_blocks(params);
-  std::vector<double> block_w2(blocks.size(), 0.0);
-  std::vector<double> block_g2(blocks.size(), 0.0);
-  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
-    const size_t t = static_cast<size_t>(block.tensor);
-    if (!adapted[t] || !hp.trust_ratio) {
-      return;
-    }
-    const size_t b = static_cast<size_t>(&block - blocks.data());
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, params[t].scalar_type(), "byol_lars_norms", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      const scalar_t* __restrict w = static_cast<const scalar_t*>(params[t].data_ptr()) + block.begin;
-      const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
-      const acc_t wd = static_cast<acc_t>(hp.weight_decay);
-      const int64_t n = block.end - block.begin;
-      const auto sums = byol::detail::lane_sums<2, acc_t>(n, [&](int64_t i, acc_t* v) {
-        const acc_t wi = static_cast<acc_t>(w[i]);
-        const acc_t gi = static_cast<acc_t>(g[i]) + wd * wi;
-        v[0] = wi * wi;
-        v[1] = gi * gi;
-      });
-      const double w2 = static_cast<double>(sums[0]);
-      const double g2 = static_cast<double>(sums[1]);
-      block_w2[b] = w2;
-      block_g2[b] = g2;
-    });
-  });
-  std::vector<double> w2(params.size(), 0.0);
-  std::vector<double> g2(params.size(), 0.0);
-  for (size_t b = 0; b < blocks.size(); ++b) {
-    w2[static_cast<size_t>(blocks[b].tensor)] += block_w2[b];
-    g2[static_cast<size_t>(blocks[b].tensor)] += block_g2[b];
-  }
-  std::vector<double> trust(params.size(), 1.0);
-  for (size_t t = 0; t < params.size(); ++t) {
-    if (adapted[t] && hp.trust_ratio) {
-      trust[t] = trust_ratio(std::sqrt(w2[t]), std::sqrt(g2[t]), hp.eta);
-    }
-  }
-  byol::detail::parallel_over_blocks(blocks, [&](const byol::detail::Block& block) {
-    const size_t t = static_cast<size_t>(block.tensor);
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, params[t].scalar_type(), "byol_lars_update", [&] {
-      using acc_t = at::opmath_type<scalar_t>;
-      scalar_t* __restrict w = static_cast<scalar_t*>(params[t].data_ptr()) + block.begin;
-      const scalar_t* __restrict g = static_cast<const scalar_t*>(grads[t].data_ptr()) + block.begin;
-      scalar_t* __restrict m = static_cast<scalar_t*>(momenta[t].data_ptr()) + block.begin;
-      // Excluded parameters: u = g, i.e. scale 1 and no decay.
-      const acc_t wd = adapted[t] ? static_cast<acc_t>(hp.weight_decay) : acc_t(0);
-      const acc_t scale = static_cast<acc_t>(trust[t]);
-      const acc_t mu = static_cast<acc_t>(hp.momentum);
-      const acc_t lr = static_cast<acc_t>(hp.lr);
-      const int64_t n = block.end - block.begin;
-      for (int64_t i = 0; i < n; ++i) {
-        const acc_t wi = static_cast<acc_t>(w[i]);
-        const acc_t u = scale * (static_cast<acc_t>(g[i]) + wd * wi);
-        const acc_t mi = mu * static_cast<acc_t>(m[i]) + u;
-        m[i] = static_cast<scalar_t>(mi);
-        w[i] = static_cast<scalar_t>(wi - lr * mi);
-      }
-    });
-  });
-}
-
-// The 2-norm of each tensor, on its device. The kernels accumulate in at least float32; half
-// and bfloat16 norms are also returned in float32, one kernel per tensor, because _foreach_norm
-// would round them to the tensors' own precision. Float32 and float64 norms keep their dtype.
-inline std::vector<at::Tensor> lars_norms(const std::vector<at::Tensor>& tensors) {
-  bool reduced = false;
-  for (const auto& t : tensors) {
-    reduced = reduced || t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-  }
-  if (!reduced) {
-    return at::_foreach_norm(tensors);
-  }
-  std::vector<at::Tensor> norms;
-  norms.reserve(tensors.size());
-  for (const auto& t : tensors) {
-    const bool narrow = t.scalar_type() == at::kHalf || t.scalar_type() == at::kBFloat16;
-    const at::ScalarType dtype = narrow ? at::kFloat : t.scalar_type();
-    norms.push_back(at::linalg_vector_norm(t, 2, c10::nullopt, false, dtype));
-  }
-  return norms;
-}
-
-/// Any device: a handful of multi-tensor (foreach) kernels for the whole group. The norms are
-/// computed on the device and come to the host in ONE copy per step (not one read per tensor),
-/// because a per-tensor scale is a multi-tensor kernel only as a list of host scalars; the trust
-/// ratios are then formed there in float64, whatever the parameters' dtype.
-inline void lars_step_foreach(const std::vector<at::Tensor>& params, const std::vector<at::Tensor>& grads,
-                              const std::vector<at::Tensor>& momenta, const std::vector<char>& adapted,
-                              const LARSStep& hp) {
-  std::vector<at::Tensor> ad_w, ad_g;
-  for (size_t t = 0; t < params.size(); ++t) {
-    if (adapted[t]) {
-      ad_w.push_back(params[t]);
-      ad_g.push_back(grads[t]);
-    }
-  }
-  // The update u for every parameter, in the order of `params`: u = g for excluded ones.
-  std::vector<at::Tensor> updates(grads.begin(), grads.end());
-  if (!ad_w.empty()) {
-    // g' = g + wd w, always a new list: the scaling below must not touch the gradients.
-    std::vector<at::Tensor> g_prime =
-        hp.weight_decay != 0.0 ? at::_foreach_add(ad_g, ad_w, hp.weight_decay) : at::_foreach_mul(ad_g, 1.0);
-    if (hp.trust_ratio) {
-      // ||w|| for every adapted parameter, then ||g'||, stacked (in their common dtype) and copied
-      // to the host together; widened to float64 there, so no float64 norm is ever rounded.
-      std::vector<at::Tensor> norms = lars_norms(ad_w);
-      const std::vector<at::Tensor> g_norms = lars_norms(g_prime);
-      norms.insert(norms.end(), g_norms.begin(), g_norms.end());
-      const at::Tensor host = at::stack(norms).to(at::kCPU).to(at::kDouble).contiguous();
-      const double* n = host.data_ptr<double>();
-      const size_t count = ad_w.size();
-      std::vector<c10::Scalar> scales;
-      scales.reserve(count);
-      for (size_t i = 0; i < count; ++i) {
-        scales.emplace_back(trust_ratio(n[i], n[count + i], hp.eta));
-      }
-      at::_foreach_mul_(g_prime, scales);
-    }
-    size_t a = 0;
-    for (size_t t = 0; t < params.size(); ++t) {
-      if (adapted[t]) {
-        updates[t] = g_prime[a++];
-      }
-    }
-  }
-  at::_foreach_mul_(momenta, hp.momentum);
-  at::_foreach_add_(momenta, updates);
-  at::_foreach_add_(params, momenta, -hp.lr);
-}
-
-}  // namespace detail
 
 /// LARS as a torch::optim::Optimizer: parameter groups, state_dict save/load (the momentum
 /// buffers, so a resumed run follows the identical trajectory), and LibTorch's LR schedulers,
