@@ -128,6 +128,14 @@ struct GroupState : torch::CustomClassHolder {
 
 inline const char* getenv_or_null(const char* name) { return std::getenv(name); }
 
+// An exception's message, without the backtrace that c10::Error appends.
+inline std::string message_of(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const c10::Error*>(&e)) {
+    return error->what_without_backtrace();
+  }
+  return e.what();
+}
+
 // The integer in environment variable `name`, which must lie in [low, high].
 inline int64_t env_integer(const char* name, const char* text, int64_t low, int64_t high) {
   TORCH_CHECK(text != nullptr, "byol::distributed: environment variable ", name,
@@ -156,7 +164,7 @@ inline void wait_for(const c10::intrusive_ptr<c10d::Work>& work, const GroupStat
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "byol::distributed: ", what, " on rank ", group.rank, " of ", group.world_size,
                 " failed (a rank that died, never arrived or ran another collective; timeout ",
-                group.timeout.count(), " ms): ", e.what());
+                group.timeout.count(), " ms): ", message_of(e));
   }
 }
 
@@ -264,7 +272,7 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
     } catch (const std::exception& e) {
       TORCH_CHECK(false, "byol::distributed: rank ", rank, " of ", world_size,
                   " could not connect to the other ranks within ", options.timeout().count(),
-                  " ms (a rank that never arrived?): ", e.what());
+                  " ms (a rank that never arrived?): ", detail::message_of(e));
     }
     state->collectives = std::make_unique<detail::CollectivesOf<c10d::ProcessGroupGloo>>(std::move(gloo));
     state->backend_name = "gloo";
@@ -349,7 +357,7 @@ inline ProcessGroup init_process_group(ProcessGroupOptions options = {}) {
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "byol::distributed: rank ", rank, " of ", world_size, " could not ",
                 agent_store || rank != 0 ? "reach" : "start", " the store at MASTER_ADDR=", host,
-                " MASTER_PORT=", port, " within ", options.timeout().count(), " ms: ", e.what());
+                " MASTER_PORT=", port, " within ", options.timeout().count(), " ms: ", detail::message_of(e));
   }
   const bool loopback = host == "localhost" || host.rfind("127.", 0) == 0;
   return make_process_group(store, rank, world_size, options, local_rank, loopback ? "127.0.0.1" : "");
@@ -686,9 +694,16 @@ inline std::vector<int64_t> channel_shape(const at::Tensor& input) {
 }
 
 struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> {
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input, const at::Tensor& weight,
-                            const at::Tensor& bias, const at::Tensor& running_mean, const at::Tensor& running_var,
-                            double momentum, double eps, const ProcessGroup& group) {
+  // weight and bias are optional (affine = false); the running statistics are no inputs of the
+  // graph (a pair of tensors, possibly undefined, updated in place).
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& input,
+                            const c10::optional<at::Tensor>& weight_opt, const c10::optional<at::Tensor>& bias_opt,
+                            const std::pair<at::Tensor, at::Tensor>& running, double momentum, double eps,
+                            const ProcessGroup& group) {
+    const at::Tensor weight = weight_opt.has_value() ? *weight_opt : at::Tensor();
+    const at::Tensor bias = bias_opt.has_value() ? *bias_opt : at::Tensor();
+    const auto& running_mean = running.first;
+    const auto& running_var = running.second;
     const auto dims = batch_norm_reduce_dims(input);
     const int64_t channels = input.size(1);
     const int64_t local_count = input.numel() / std::max<int64_t>(channels, 1);
@@ -759,7 +774,7 @@ struct SyncBatchNormFunction : torch::autograd::Function<SyncBatchNormFunction> 
                     xmu * (invstd * invstd * mean_dy_xmu).to(dtype).view(shape)) *
                    scale.to(dtype).view(shape);
     }
-    return {grad_input, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_input, grad_weight, grad_bias, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -780,7 +795,9 @@ inline at::Tensor sync_batch_norm(const at::Tensor& input, const at::Tensor& run
   TORCH_CHECK(input.dim() >= 2, "sync_batch_norm: input must be [N, C, ...], got ", input.sizes());
   TORCH_CHECK(eps > 0, "sync_batch_norm: eps must be > 0, got ", eps);
   TORCH_CHECK(momentum >= 0 && momentum <= 1, "sync_batch_norm: momentum must be in [0, 1], got ", momentum);
-  return detail::SyncBatchNormFunction::apply(input, weight, bias, running_mean, running_var, momentum, eps, group);
+  const auto optional = [](const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; };
+  return detail::SyncBatchNormFunction::apply(input, optional(weight), optional(bias),
+                                              std::make_pair(running_mean, running_var), momentum, eps, group);
 }
 
 }  // namespace functional
