@@ -6,7 +6,7 @@
 #   scripts/debian-root.sh run  VARIANT -- CMD...  # runs CMD in it, in the current folder
 #
 # VARIANT is one of:
-#   lts2x     LibTorch 2.6 (CPU), g++ 14, CMake 3.31, Catch2 3, Google Benchmark 1.9, Python's
+#   lts2x     LibTorch 2.6 (CPU) with Gloo's headers, g++ 14, CMake 3.31, Catch2 3, Google Benchmark 1.9, Python's
 #             torch 2.6 and torchvision 0.21: the LibTorch 2.x test lane (scripts/test.sh)
 #   bare      LibTorch 2.6 and Python's torch, CMake, ninja and g++ only: the stand-in for the GPU
 #             machine in the GPU check's rehearsal (scripts/gpu-rehearsal.sh)
@@ -28,7 +28,7 @@ shift 2
 
 common=(ca-certificates g++ cmake make ninja-build ccache pkgconf)
 case "$variant" in
-  lts2x) packages=("${common[@]}" libtorch-dev libopenblas0-pthread catch2 libbenchmark-dev
+  lts2x) packages=("${common[@]}" libtorch-dev libopenblas0-pthread libgloo-dev catch2 libbenchmark-dev
                    libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist
                    python3-torch python3-torchvision) ;;
   bare)  packages=(ca-certificates g++ cmake ninja-build libtorch-dev libopenblas0-pthread python3-torch) ;;

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake make ccache          # toolchain
   libtorch-dev                   # LibTorch 1.13 (CPU)
+  libgloo-dev                    # Gloo's headers, which c10d's ProcessGroupGloo.hpp includes (byol/distributed.hpp)
   libopenblas0-pthread           # without it LibTorch falls back to the reference BLAS (30x slower)
   catch2                         # tests
   libbenchmark-dev               # bench/

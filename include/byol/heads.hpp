@@ -11,6 +11,8 @@
 ///     byol::nn::MLPHead projector(byol::nn::MLPHeadOptions(2048));        // 2048 -> 4096 -> 256
 ///     auto z = projector(features);                                        // [B, 256]
 
+#include <byol/detail/norm_dispatch.hpp>
+
 #include <torch/arg.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -68,7 +70,8 @@ class MLPHeadImpl : public torch::nn::Cloneable<MLPHeadImpl> {
                 options.in_dim(), "], got ", x.sizes());
     TORCH_CHECK(!is_training() || x.size(0) > 1,
                 "MLPHead: training-mode BatchNorm needs a batch of more than one row, got ", x.sizes());
-    return fc2(torch::nn::functional::relu(bn(fc1(x))));
+    // Through the registry: byol::distributed::convert_sync_batchnorm may have replaced "bn".
+    return fc2(torch::nn::functional::relu(byol::detail::forward_norm_child(*this, "bn", bn, fc1(x))));
   }
 
   MLPHeadOptions options;

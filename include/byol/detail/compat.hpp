@@ -7,6 +7,8 @@
 //   optimizer_state_key     the key of Optimizer::state(): std::string in 1.x, void* in 2.x
 //   foreach_lerp_           at::_foreach_lerp_ exists from 2.0; before, a mul + add pair
 //   autocast_cuda_*         the C++ autocast API took a device type in 2.4
+//   tcp_store_classic_backend  c10d's TCPStoreOptions gained useLibUV (default true) in 2.x; byol
+//                           asks for the classic server on every release (byol/distributed.hpp)
 
 #include <byol/version.hpp>
 
@@ -101,6 +103,21 @@ inline void set_autocast_cuda_dtype(at::ScalarType dtype) {
 #else
   at::autocast::set_autocast_gpu_dtype(dtype);
 #endif
+}
+
+template <typename Options, typename = void>
+struct HasUseLibUV : std::false_type {};
+template <typename Options>
+struct HasUseLibUV<Options, std::void_t<decltype(std::declval<Options&>().useLibUV)>> : std::true_type {};
+
+/// Asks c10d's TCPStore for its classic (not libuv) server, where the release has the choice: the
+/// one that LibTorch 1.x always uses, and which does not depend on how LibTorch was built.
+/// (A template on the options type, so that this header needs no c10d header.)
+template <typename StoreOptions>
+inline void tcp_store_classic_backend(StoreOptions& options) {
+  if constexpr (HasUseLibUV<StoreOptions>::value) {
+    options.useLibUV = false;
+  }
 }
 
 }  // namespace byol::detail

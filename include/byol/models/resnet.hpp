@@ -13,6 +13,8 @@
 ///     auto h = encoder(torch::randn({8, 3, 32, 32}));            // [8, 512]
 ///     byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
 
+#include <byol/detail/norm_dispatch.hpp>
+
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <torch/arg.h>
@@ -133,8 +135,8 @@ class BasicBlockImpl : public torch::nn::Cloneable<BasicBlockImpl> {
   }
 
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor out = torch::nn::functional::relu(bn1(conv1(x)));
-    out = bn2(conv2(out));
+    at::Tensor out = torch::nn::functional::relu(byol::detail::forward_norm_child(*this, "bn1", bn1, conv1(x)));
+    out = byol::detail::forward_norm_child(*this, "bn2", bn2, conv2(out));
     out += downsample.is_empty() ? x : downsample->forward(x);
     return torch::nn::functional::relu(out);
   }
@@ -181,9 +183,9 @@ class BottleneckImpl : public torch::nn::Cloneable<BottleneckImpl> {
   }
 
   at::Tensor forward(const at::Tensor& x) {
-    at::Tensor out = torch::nn::functional::relu(bn1(conv1(x)));
-    out = torch::nn::functional::relu(bn2(conv2(out)));
-    out = bn3(conv3(out));
+    at::Tensor out = torch::nn::functional::relu(byol::detail::forward_norm_child(*this, "bn1", bn1, conv1(x)));
+    out = torch::nn::functional::relu(byol::detail::forward_norm_child(*this, "bn2", bn2, conv2(out)));
+    out = byol::detail::forward_norm_child(*this, "bn3", bn3, conv3(out));
     out += downsample.is_empty() ? x : downsample->forward(x);
     return torch::nn::functional::relu(out);
   }
@@ -261,7 +263,7 @@ class ResNetImpl : public torch::nn::Cloneable<ResNetImpl> {
 
   /// The pooled features before the fc: [B, feature_dim()].
   at::Tensor features(const at::Tensor& x) {
-    at::Tensor h = torch::nn::functional::relu(bn1(conv1(x)));
+    at::Tensor h = torch::nn::functional::relu(byol::detail::forward_norm_child(*this, "bn1", bn1, conv1(x)));
     if (!options.small_stem()) {
       h = torch::nn::functional::max_pool2d(h, torch::nn::functional::MaxPool2dFuncOptions(3).stride(2).padding(1));
     }
