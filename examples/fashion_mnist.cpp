@@ -347,7 +347,6 @@ int main(int argc, char** argv) {
   const int64_t total_steps = steps_per_epoch * epochs;
   const int64_t warmup = std::min<int64_t>(total_steps - 1, std::llround(warmup_epochs * steps_per_epoch));
   byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
-
   byol::schedule::TargetTau tau(tau_base, total_steps);
 
   // The whole run's state (and the global generator): one atomic, checksummed file.

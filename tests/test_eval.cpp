@@ -238,10 +238,12 @@ TEST_CASE("OnlineProbe::loss refuses floating-point and bool labels", "[eval]") 
 
 TEST_CASE("collapse_std: 0 for one direction, sqrt(B / (B - 1)) / D for rows +-e1, 1/sqrt(D) for Gaussians",
           "[eval]") {
-  // Every row a positive multiple of one vector: the normalised rows are equal, their std is 0.
+  // Every row the same: the normalised rows are equal, their std is 0; every row a positive
+  // multiple of one vector: 0 up to rounding.
   const auto direction = torch::randn({1, 16});
+  CHECK(byol::eval::collapse_std(direction.repeat({32, 1})) == 0.0);
   const auto scales = torch::rand({32, 1}) + 0.5;
-  CHECK(byol::eval::collapse_std(scales * direction) == 0.0);
+  CHECK(byol::eval::collapse_std(scales * direction) == Approx(0.0).margin(1e-6));
   // Rows +-c e1 (B = 4, D = 8): normalised to +-e1, so coordinate 0 is +1, -1, +1, -1 with mean
   // 0 and unbiased variance 4 / 3; the other 7 coordinates are 0. Mean over D: sqrt(4/3) / 8.
   auto rows = torch::zeros({4, 8}, torch::kDouble);

@@ -171,7 +171,12 @@ class TrainState {
     checkpoint::LoadedCheckpoint loaded = checkpoint::load_latest(path);
     const std::string& file = loaded.path;
     auto& archive = loaded.archive;
-    const int64_t version = read_int_(archive, "train_state_version", file, "the train state version");
+    c10::IValue version_value;
+    TORCH_CHECK(archive.try_read("train_state_version", version_value) && version_value.isInt(),
+                "TrainState::load: ", file, " is not a TrainState checkpoint (it has no integer ",
+                "'train_state_version'): it was written by checkpoint::save_atomically directly, or by an older ",
+                "byol; load it with checkpoint::load and checkpoint::read");
+    const int64_t version = version_value.toInt();
     TORCH_CHECK(version == kVersion, "TrainState::load: ", file, " holds train state version ", version,
                 "; this byol reads version ", kVersion);
     auto part = [&](const char* name) {
