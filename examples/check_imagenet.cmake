@@ -11,9 +11,13 @@ function(run)
 endfunction()
 set(tiny --arch resnet18 --image-size 32 --batch-size 8 --accum-steps 2 --epochs 1 --threads 2 --workers 2
          --log-every 1 --device cpu)
-# Synthetic images: two steps, then a resumed third; the export is written.
-run(${BYOL} --synthetic --synthetic-images 64 ${tiny} --steps 2 --out ${WORK}/synthetic)
-run(${BYOL} --synthetic --synthetic-images 64 ${tiny} --steps 1 --out ${WORK}/synthetic --resume)
+# Synthetic images: two steps, then a resumed third; the export is written. --preset 300 gives the
+# reference's base lr 0.3: a peak of 0.3 x 16 / 256 at the global batch of 16.
+run(${BYOL} --synthetic --synthetic-images 64 ${tiny} --preset 300 --steps 2 --out ${WORK}/synthetic)
+if(NOT last_output MATCHES "LARS peak lr 0.01875,")
+  message(FATAL_ERROR "--preset 300 did not set the base learning rate 0.3")
+endif()
+run(${BYOL} --synthetic --synthetic-images 64 ${tiny} --preset 300 --steps 1 --out ${WORK}/synthetic --resume)
 if(NOT last_output MATCHES "resumed from .* at step 2" OR NOT last_output MATCHES "step 3/")
   message(FATAL_ERROR "the resumed run did not continue at step 3")
 endif()

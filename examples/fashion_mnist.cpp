@@ -45,21 +45,19 @@ struct Data {
   std::string description;
 };
 
-// An image folder becomes fixed-size uint8 tensors: each image resized (shorter side) and centre
-// cropped to `size`. DIR/train and DIR/test (or DIR/val) when present, else a 90/10 split.
+// An image folder becomes fixed-size uint8 tensors: each image's largest centred square resampled
+// to `size`. DIR/train and DIR/test (or DIR/val) when present, else a 90/10 split.
 std::pair<at::Tensor, at::Tensor> load_folder(const std::string& root, int64_t size, int64_t workers) {
   byol::data::ImageFolder folder(byol::data::ImageFolderOptions(root).num_workers(workers));
   std::vector<int64_t> all(static_cast<size_t>(folder.size()));
   for (int64_t i = 0; i < folder.size(); ++i) all[static_cast<size_t>(i)] = i;
   auto batch = folder.get_batch(all);
-  std::vector<at::Tensor> images;
-  for (const auto& image : batch.images) {
-    const auto rgb = image.size(0) == 1 ? image.expand({3, -1, -1}) : image;
-    images.push_back(byol_examples::to_uint8(byol_examples::center_crop(rgb, size, size)));
-  }
-  std::cout << "  " << root << ": " << images.size() << " images, " << folder.classes().size() << " classes, "
+  std::vector<at::Tensor> rgb;
+  for (const auto& image : batch.images) rgb.push_back(image.size(0) == 1 ? image.expand({3, -1, -1}) : image);
+  std::cout << "  " << root << ": " << rgb.size() << " images, " << folder.classes().size() << " classes, "
             << folder.skipped_count() << " skipped\n";
-  return {torch::stack(images), batch.labels};
+  // The largest centred square of each image, resampled to size x size.
+  return {byol_examples::to_uint8(byol::augment::functional::resized_center_crop(rgb, size, size)), batch.labels};
 }
 
 Data load_data(const std::string& folder, const std::string& root, int64_t size, int64_t workers) {
@@ -349,49 +347,25 @@ int main(int argc, char** argv) {
   const int64_t total_steps = steps_per_epoch * epochs;
   const int64_t warmup = std::min<int64_t>(total_steps - 1, std::llround(warmup_epochs * steps_per_epoch));
   byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
+  byol::schedule::TargetTau tau(tau_base, total_steps);
 
+  // The whole run's state (and the global generator): one atomic, checksummed file.
   int64_t step = 0;
   std::vector<Row> rows;
+  byol::TrainState state;
+  state.module("model", model).module("probe", probe).optimizer("optimizer", lars).schedule("lr", schedule)
+      .schedule("tau", tau).counter("step", step);
   if (resume) {
-    std::string resumed_from = checkpoint_path;
-    byol_examples::or_exit(1, "--resume: ", [&] {
-      // The newest checkpoint that verifies: checkpoint.pt, else the previous one kept beside it.
-      auto latest = byol::checkpoint::load_latest(checkpoint_path);
-      if (latest.fell_back) {
-        std::cerr << "warning: --resume: " << checkpoint_path << " cannot be used (" << latest.reason
-                  << "); resuming from the previous checkpoint " << latest.path << "\n";
-      }
-      resumed_from = latest.path;
-      auto& archive = latest.archive;
-      const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
-      if (saved_total != total_steps) {
-        std::cerr << "error: --resume: " << checkpoint_path << " is of a run of " << saved_total
-                  << " steps, these flags make " << total_steps
-                  << "; pass the same --epochs, --batch-size, --limit-train and data as the run it continues\n";
-        std::exit(2);
-      }
-      byol::checkpoint::read(archive, "model", model);
-      byol::checkpoint::read(archive, "probe", *probe);
-      byol::checkpoint::read(archive, "optimizer", lars);
-      step = byol::checkpoint::read_int(archive, "step");
-      byol::checkpoint::read_rng(archive, "rng");
-    });
-    schedule.set_step(step);
+    const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });
     rows = byol_examples::or_exit(1, "--resume: ", [&] { return read_metrics(metrics_path, step); });
-    std::cout << "resumed from " << resumed_from << " at step " << step << "\n";
+    std::cout << "resumed from " << loaded.path << " at step " << step << "\n";
   }
-  loader_options.start_epoch(step / steps_per_epoch).start_batch(step % steps_per_epoch);
+  loader_options.start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
+  state.loader(loader);
 
   auto save = [&] {
-    torch::serialize::OutputArchive archive;
-    byol::checkpoint::write(archive, "model", model);
-    byol::checkpoint::write(archive, "probe", *probe);
-    byol::checkpoint::write(archive, "optimizer", lars);
-    byol::checkpoint::write_int(archive, "step", step);
-    byol::checkpoint::write_int(archive, "total_steps", total_steps);
-    byol::checkpoint::write_rng(archive, "rng");
-    byol::checkpoint::save_atomically(archive, checkpoint_path);
+    state.save(checkpoint_path);
     write_metrics(metrics_path, rows);
     write_plot(plot_path, rows, steps_per_epoch);
   };
@@ -429,7 +403,7 @@ int main(int argc, char** argv) {
   model.train();
   byol_examples::ProgressBar bar(total_steps, step);
   int64_t low_std_checks = 0;
-  const double healthy_std = 1.0 / std::sqrt(static_cast<double>(projection));
+  const double healthy_std = byol::eval::healthy_collapse_std(projection);
   while (step < total_steps) {
     auto batch = loader.next();
     if (!batch) break;
@@ -448,9 +422,8 @@ int main(int argc, char** argv) {
     (loss + probe_loss).backward();
     lars.step();
     schedule.step();
-    // The counter before this update, as for the learning rate this update used (docs/spec.md).
-    const double tau = byol::schedule::target_tau(step, total_steps, tau_base);
-    model.update_target(tau);
+    const double tau_k = tau.step();  // the same counter as the learning rate this update used
+    model.update_target(tau_k);
     ++step;
 
     Row row;
@@ -458,12 +431,10 @@ int main(int argc, char** argv) {
     row.epoch = (step - 1) / steps_per_epoch;
     row.loss = loss_value;
     row.lr = lars.param_groups()[0].options().get_lr();
-    row.tau = tau;
+    row.tau = tau_k;
     if (step % 10 == 0 || step == total_steps) {
-      // Collapse guard: the std over the batch of l2-normalised projections, about 1/sqrt(D)
-      // when healthy and 0 when every image maps to the same point.
-      const auto z = out.z1 / out.z1.norm(2, {1}, true).clamp_min(1e-12);
-      row.collapse_std = z.std(0).mean().item<double>();
+      // Collapse guard: about 1/sqrt(D) when healthy, 0 when every image maps to the same point.
+      row.collapse_std = byol::eval::collapse_std(out.z1);
       low_std_checks = row.collapse_std < 0.1 * healthy_std ? low_std_checks + 1 : 0;
       if (low_std_checks == 3) {
         bar.finish();

@@ -2,11 +2,12 @@
 // synthetic images for data-free throughput runs), on CUDA when present.
 //
 //   LARS, lr = base_lr x global_batch / 256 with 10 warm-up epochs and cosine decay, weight decay
-//   1.5e-6 (biases and norms excluded), tau 0.996 -> 1, global batch 4096 = per-device batch x
-//   accumulation steps. On CUDA: bfloat16 autocast, channels_last, uint8 crops to the device and
+//   (biases and norms excluded) and tau -> 1 from the reference's preset for the run's length
+//   (--preset 1000: base lr 0.2, weight decay 1.5e-6, tau 0.996; also 40, 100, 300), global batch
+//   4096 = per-device batch x accumulation steps. On CUDA: bfloat16 autocast, channels_last, uint8 crops to the device and
 //   the rest of the augmentation there, pinned memory, loading overlapped with compute.
 //
-//   imagenet_byol --data /data/imagenet/train [--epochs 1000] [--batch-size 256] [--accum-steps 16]
+//   imagenet_byol --data /data/imagenet/train [--preset 300] [--batch-size 256] [--accum-steps 16]
 //   imagenet_byol --synthetic --steps 100          # throughput: images/s and MFU
 //   (--help lists every flag)
 #include <byol/augment.hpp>
@@ -74,13 +75,15 @@ int main(int argc, char** argv) {
   auto& synthetic_images = flags.add("synthetic-images", int64_t{1281167}, "images per synthetic epoch (ImageNet's)");
   auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
   auto& image_size = flags.add("image-size", int64_t{224}, "view size in pixels");
-  auto& epochs = flags.add("epochs", int64_t{1000}, "epochs (the schedules' length)");
+  auto& preset_epochs = flags.add("preset", int64_t{1000}, "the reference's base lr, weight decay and tau for a run "
+                                                          "of 40, 100, 300 or 1000 epochs");
+  auto& epochs = flags.add("epochs", int64_t{0}, "epochs (the schedules' length); 0: the preset's");
   auto& steps_limit = flags.add("steps", int64_t{0}, "stop after this many optimizer steps (0: run all epochs)");
   auto& batch_size = flags.add("batch-size", int64_t{256}, "images per device batch (one forward/backward)");
   auto& accum = flags.add("accum-steps", int64_t{16}, "device batches per optimizer step (global batch = product)");
-  auto& base_lr = flags.add("base-lr", 0.2, "learning rate at global batch 256 (0.3 for 300 epochs)");
-  auto& weight_decay = flags.add("weight-decay", 1.5e-6, "LARS weight decay (1e-6 for 300 epochs)");
-  auto& tau_base = flags.add("tau", 0.996, "target decay rate at step 0 (0.99 for 100/300 epochs)");
+  auto& base_lr = flags.add("base-lr", -1.0, "learning rate at global batch 256; negative: the preset's");
+  auto& weight_decay = flags.add("weight-decay", -1.0, "LARS weight decay; negative: the preset's");
+  auto& tau_base = flags.add("tau", -1.0, "target decay rate at step 0; negative: the preset's");
   auto& warmup_epochs = flags.add("warmup-epochs", 10.0, "linear warm-up, in epochs");
   auto& device_name = flags.add("device", std::string("auto"), "cuda, cpu, or auto (cuda when present)");
   auto& no_bf16 = flags.add_switch("no-bf16", "keep float32 on CUDA (no bfloat16 autocast)");
@@ -94,6 +97,11 @@ int main(int argc, char** argv) {
   auto& peak_tflops = flags.add("peak-tflops", 989.0, "the device's dense bf16 peak for MFU (H100 SXM: 989)");
   auto& seed = flags.add("seed", int64_t{0}, "seed of initialisation, data order and augmentation");
   flags.parse(argc, argv);
+  const auto preset = byol_examples::or_exit(2, "--preset: ", [&] { return byol::presets::imagenet(preset_epochs); });
+  if (epochs <= 0) epochs = preset.epochs;
+  if (base_lr < 0) base_lr = preset.base_lr;
+  if (weight_decay < 0) weight_decay = preset.weight_decay;
+  if (tau_base < 0) tau_base = preset.base_tau;
 
   if (synthetic == !data_dir.empty()) {
     std::cerr << "error: pass exactly one of --data DIR and --synthetic\n";
@@ -147,51 +155,24 @@ int main(int argc, char** argv) {
   const double peak_lr = base_lr * static_cast<double>(global_batch) / 256.0;
   byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(peak_lr).weight_decay(weight_decay));
   byol::schedule::WarmupCosineLR schedule(lars, warmup, total_steps);
+  byol::schedule::TargetTau tau(tau_base, total_steps);
   int64_t step = 0;
+  // The whole run's state (and the generators): one atomic, checksummed file.
+  byol::TrainState state;
+  state.module("model", model).optimizer("optimizer", lars).schedule("lr", schedule).schedule("tau", tau)
+      .counter("step", step);
   if (resume) {
-    std::string resumed_from = checkpoint_path;
-    byol_examples::or_exit(1, "--resume: ", [&] {
-      // The newest checkpoint that verifies: checkpoint_path, else the previous one kept beside it.
-      auto latest = byol::checkpoint::load_latest(checkpoint_path);
-      if (latest.fell_back) {
-        std::cerr << "warning: --resume: " << checkpoint_path << " cannot be used (" << latest.reason
-                  << "); resuming from the previous checkpoint " << latest.path << "\n";
-      }
-      resumed_from = latest.path;
-      auto& archive = latest.archive;
-      // The schedules' length follows from these flags: a run continues only with its own.
-      const int64_t saved_total = byol::checkpoint::read_int(archive, "total_steps");
-      if (saved_total != total_steps) {
-        std::cerr << "error: --resume: " << checkpoint_path << " is of a run of " << saved_total
-                  << " optimizer steps, these flags make " << total_steps
-                  << "; pass the same --epochs, --batch-size and --accum-steps (and data) as the run it continues\n";
-        std::exit(2);
-      }
-      byol::checkpoint::read(archive, "model", model);
-      byol::checkpoint::read(archive, "optimizer", lars);
-      step = byol::checkpoint::read_int(archive, "step");
-      byol::checkpoint::read_rng(archive, "rng");
-    });
-    schedule.set_step(step);
+    const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });
     if (channels_last) to_channels_last(model);
-    std::cout << "resumed from " << resumed_from << " at step " << step << "\n";
+    std::cout << "resumed from " << loaded.path << " at step " << step << "\n";
   } else if (byol::checkpoint::exists(checkpoint_path)) {
     std::cerr << "error: " << checkpoint_path << " exists; pass --resume, or another --out\n";
     return 2;
   }
-  auto save = [&] {
-    torch::serialize::OutputArchive archive;
-    byol::checkpoint::write(archive, "model", model);
-    byol::checkpoint::write(archive, "optimizer", lars);
-    byol::checkpoint::write_int(archive, "step", step);
-    byol::checkpoint::write_int(archive, "total_steps", total_steps);
-    byol::checkpoint::write_rng(archive, "rng");
-    byol::checkpoint::save_atomically(archive, checkpoint_path);
-  };
   // A failed save (a full disk, say) ends the run with a message; the previous checkpoint stays.
   auto saved = [&] {
     try {
-      save();
+      state.save(checkpoint_path);
       return true;
     } catch (const c10::Error& e) {
       std::cerr << "error: cannot save the checkpoint at step " << step << ": " << e.what_without_backtrace() << "\n"
@@ -211,10 +192,10 @@ int main(int argc, char** argv) {
       loader;
   if (folder) {
     byol::data::LoaderOptions lo(batch_size);
-    const int64_t micro = step * accum;
     lo.epochs(epochs).seed(static_cast<uint64_t>(seed)).num_workers(std::max<int64_t>(1, workers > 0 ? workers / 4 : 2))
-        .prefetch(4).start_epoch(micro / batches_per_epoch).start_batch(micro % batches_per_epoch);
+        .prefetch(4).start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
     loader.emplace(*folder, crop_to_uint8, crop_to_uint8, lo);
+    state.loader(*loader);
   }
   // One device batch of two views, ready for the network.
   auto next_views = [&](int64_t micro) -> std::optional<std::pair<at::Tensor, at::Tensor>> {
@@ -281,7 +262,7 @@ int main(int argc, char** argv) {
     lars.step();
     lars.zero_grad();
     schedule.step();
-    model.update_target(byol::schedule::target_tau(step, total_steps, tau_base));  // k before ++step
+    model.update_target(tau.step());  // tau_k: the counter of the learning rate this update used
     ++step;
     if (step % log_every == 0 || step == last_step) {
       synchronize(device);

@@ -17,7 +17,6 @@
 
 #include "common/cli.hpp"
 #include "common/flags.hpp"
-#include "common/images.hpp"
 
 #include <iomanip>
 #include <iostream>
@@ -103,9 +102,7 @@ int main(int argc, char** argv) {
     at::Tensor x, y;
     if (val) {
       auto batch = val->get_batch(idx);
-      std::vector<at::Tensor> crops;
-      for (const auto& image : batch.images) crops.push_back(byol_examples::center_crop(image, resize, image_size));
-      x = torch::stack(crops);
+      x = byol::augment::functional::resized_center_crop(batch.images, image_size, resize);  // the test crop
       y = batch.labels;
     } else {
       auto g = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(idx.front()) + 7);

@@ -3,6 +3,11 @@
 // from our writer; then corrupt, truncated and non-image files; then the loader's ordering,
 // determinism, resume, shutdown and error propagation.
 #include <byol/data.hpp>
+#include <byol/learner.hpp>
+#include <byol/optim/lars.hpp>
+#include <byol/schedule.hpp>
+#include <byol/train_state.hpp>
+#include <byol/detail/compat.hpp>
 
 #include "support.hpp"
 
@@ -28,6 +33,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -1228,4 +1234,110 @@ TEST_CASE("TwoViewLoader: overflowing run lengths, absurd worker counts and unde
                                      byol::data::LoaderOptions(2).num_workers(workers));
     require_error([&] { loader.next(); }, {"TwoViewLoader", "view2", "undefined", "batch 0", "epoch 0"});
   }
+}
+
+// ---- TrainState with a real loader ----------------------------------------------------------------
+
+namespace {
+
+using NoisyView = std::decay_t<decltype(noisy_view)>;
+
+// A run fed by a TwoViewLoader with background workers and prefetching: the state saves the
+// loader's position, and a resumed loader built there yields what the straight run got.
+struct LoaderRun {
+  explicit LoaderRun(const torch::Tensor& images) : source(images, torch::zeros({images.size(0)}, torch::kLong)) {
+    state.module("model", model).optimizer("lars", lars).schedule("lr", lr).schedule("tau", tau).counter("step", step);
+  }
+  static torch::nn::Sequential encoder() {
+    return torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3).padding(1)),
+                                 torch::nn::BatchNorm2d(4), torch::nn::ReLU(), torch::nn::Dropout(0.2),
+                                 torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(2)),
+                                 torch::nn::Flatten());
+  }
+  // Builds the loader where the state says the run stopped ((0, 0) for a new run).
+  void start_loader() {
+    const auto at = state.loader_position();
+    loader = std::make_unique<byol::data::TwoViewLoader<byol::data::TensorSource, NoisyView>>(
+        source, noisy_view, noisy_view,
+        byol::data::LoaderOptions(8).epochs(2).seed(5).num_workers(2).prefetch(3).start_epoch(at.first).start_batch(
+            at.second));
+    state.loader(*loader);
+  }
+  void train_step() {
+    auto batch = loader->next();
+    REQUIRE(batch.has_value());
+    auto loss = model.loss(batch->view1.clamp(0, 1), batch->view2.clamp(0, 1));
+    lars.zero_grad();
+    loss.backward();
+    lars.step();
+    lr.step();
+    model.update_target(tau.step());
+    ++step;
+  }
+
+  byol::data::TensorSource source;
+  byol::BYOL<torch::nn::Sequential> model{encoder(), byol::BYOLOptions(16).hidden_dim(16).projection_dim(8)
+                                                          .predictor_hidden_dim(16)};
+  byol::optim::LARS lars{model.online_parameters(), byol::optim::LARSOptions(0.5).weight_decay(1e-4)};
+  byol::schedule::WarmupCosineLR lr{lars, 2, 10};  // 40 images / 8 = 5 batches, 2 epochs
+  byol::schedule::TargetTau tau{0.9, 10};
+  int64_t step = 0;
+  byol::TrainState state;
+  std::unique_ptr<byol::data::TwoViewLoader<byol::data::TensorSource, NoisyView>> loader;
+};
+
+}  // namespace
+
+TEST_CASE("TrainState with a TwoViewLoader: stopped, saved, rebuilt and resumed equals straight, bitwise",
+          "[data][train_state]") {
+  const int saved_threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  char pattern[] = "/tmp/byol_train_state_loader_XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  const std::string path = std::string(pattern) + "/state.pt";
+  torch::manual_seed(1);
+  const auto images = torch::rand({40, 1, 6, 6});
+
+  torch::manual_seed(2);
+  LoaderRun straight(images);
+  straight.start_loader();
+  for (int k = 0; k < 10; ++k) straight.train_step();
+
+  torch::manual_seed(2);
+  auto first = std::make_unique<LoaderRun>(images);
+  first->start_loader();
+  for (int k = 0; k < 6; ++k) first->train_step();  // into the second epoch, batches prefetched
+  first->state.save(path);
+  first.reset();
+
+  torch::manual_seed(77);
+  LoaderRun resumed(images);
+  resumed.state.load(path);
+  REQUIRE((resumed.state.loader_position() == std::pair<int64_t, int64_t>(1, 1)));
+  resumed.start_loader();
+  for (int k = 0; k < 4; ++k) resumed.train_step();
+  CHECK_FALSE(resumed.loader->next().has_value());
+
+  const auto a = straight.model.named_parameters(), b = resumed.model.named_parameters();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].key());
+    REQUIRE(torch::equal(a[i].value(), b[i].value()));
+  }
+  const auto ab = straight.model.named_buffers(), bb = resumed.model.named_buffers();
+  for (size_t i = 0; i < ab.size(); ++i) {
+    INFO(ab[i].key());
+    REQUIRE(torch::equal(ab[i].value(), bb[i].value()));
+  }
+  const auto pa = straight.model.online_parameters(), pb = resumed.model.online_parameters();
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const auto& sa = static_cast<const byol::optim::LARSParamState&>(
+        *straight.lars.state().at(byol::detail::optimizer_state_key(pa[i])));
+    const auto& sb = static_cast<const byol::optim::LARSParamState&>(
+        *resumed.lars.state().at(byol::detail::optimizer_state_key(pb[i])));
+    REQUIRE(torch::equal(sa.momentum_buffer(), sb.momentum_buffer()));
+  }
+  CHECK(straight.lars.param_groups()[0].options().get_lr() == resumed.lars.param_groups()[0].options().get_lr());
+  CHECK(resumed.step == 10);
+  torch::set_num_threads(saved_threads);
 }

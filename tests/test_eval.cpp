@@ -235,3 +235,38 @@ TEST_CASE("OnlineProbe::loss refuses floating-point and bool labels", "[eval]") 
   REQUIRE(probe->accuracy() == 0.0);  // nothing was counted
   REQUIRE(std::isfinite(probe->loss(features, torch::tensor({0, 2}, torch::kInt)).item<double>()));
 }
+
+TEST_CASE("collapse_std: 0 for one direction, sqrt(B / (B - 1)) / D for rows +-e1, 1/sqrt(D) for Gaussians",
+          "[eval]") {
+  // Every row the same: the normalised rows are equal, their std is 0; every row a positive
+  // multiple of one vector: 0 up to rounding.
+  const auto direction = torch::randn({1, 16});
+  CHECK(byol::eval::collapse_std(direction.repeat({32, 1})) == 0.0);
+  const auto scales = torch::rand({32, 1}) + 0.5;
+  CHECK(byol::eval::collapse_std(scales * direction) == Approx(0.0).margin(1e-6));
+  // Rows +-c e1 (B = 4, D = 8): normalised to +-e1, so coordinate 0 is +1, -1, +1, -1 with mean
+  // 0 and unbiased variance 4 / 3; the other 7 coordinates are 0. Mean over D: sqrt(4/3) / 8.
+  auto rows = torch::zeros({4, 8}, torch::kDouble);
+  rows[0][0] = 3.0;
+  rows[1][0] = -2.0;
+  rows[2][0] = 5.0;
+  rows[3][0] = -0.5;
+  CHECK(byol::eval::collapse_std(rows) == Approx(std::sqrt(4.0 / 3.0) / 8.0).epsilon(1e-12));
+  // Independent Gaussian rows are uniform on the sphere: each coordinate of a unit vector has
+  // variance 1 / D. D = 64: 1/8, within the sampling error of B = 8192 rows.
+  const double gaussian = byol::eval::collapse_std(torch::randn({8192, 64}));
+  CHECK(gaussian == Approx(0.125).epsilon(0.02));
+  CHECK(byol::eval::healthy_collapse_std(64) == 0.125);
+  CHECK(byol::eval::healthy_collapse_std(256) == 0.0625);
+  // Scaling rows does not change it; it has no gradient.
+  const auto x = torch::randn({50, 10}, torch::requires_grad());
+  CHECK(byol::eval::collapse_std(x * 7.0) == Approx(byol::eval::collapse_std(x)).epsilon(1e-5));
+}
+
+TEST_CASE("collapse_std rejects bad input with named shapes", "[eval]") {
+  using byol_test::require_error;
+  require_error([] { byol::eval::collapse_std(torch::randn({5})); }, {"collapse_std", "[B, D]", "[5]"});
+  require_error([] { byol::eval::collapse_std(torch::randn({1, 5})); }, {"2 rows", "[1, 5]"});
+  require_error([] { byol::eval::collapse_std(torch::ones({3, 5}, torch::kLong)); }, {"floating point", "Long"});
+  require_error([] { byol::eval::healthy_collapse_std(0); }, {"dim", "0"});
+}

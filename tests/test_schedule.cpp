@@ -109,3 +109,50 @@ TEST_CASE("the documented loop uses one counter k for lr and tau, as the referen
   CHECK(ref_tau(0) == Approx(tau_base).epsilon(1e-15));
   CHECK(ref_tau(K - 1) < 1.0);
 }
+
+TEST_CASE("TargetTau gives the reference's tau_k for update k and keeps step with WarmupCosineLR", "[schedule]") {
+  // tau_k = 1 - (1 - tau_base) (cos(pi k / K) + 1) / 2, here written out in long double.
+  const int64_t K = 13;
+  const long double base = 0.99L, pi = 3.14159265358979323846264338327950288L;
+  auto closed = [&](int64_t k) {
+    return static_cast<double>(1.0L - (1.0L - base) * (std::cos(pi * static_cast<long double>(k) / K) + 1.0L) / 2.0L);
+  };
+  auto w = torch::randn({2, 2}, torch::requires_grad());
+  byol::optim::LARS lars({w}, byol::optim::LARSOptions(1.0));
+  byol::schedule::WarmupCosineLR lr(lars, 3, K);
+  byol::schedule::TargetTau tau(0.99, K);
+  REQUIRE(tau.base_tau() == 0.99);
+  REQUIRE(tau.total_steps() == K);
+  for (int64_t k = 0; k < K; ++k) {
+    INFO("update " << k);
+    REQUIRE(tau.current_step() == k);
+    REQUIRE(tau.get() == Approx(closed(k)).epsilon(1e-14));
+    lr.step();
+    const double used = tau.step();  // the decay rate of the target update after update k
+    CHECK(used == Approx(closed(k)).epsilon(1e-14));
+    CHECK(tau.current_step() == lr.current_step());
+  }
+  // By hand at K = 4, tau_base = 0.9: 0.9, 1 - 0.05 (1 + sqrt(1/2)), 0.95, 1 - 0.05 (1 - sqrt(1/2)), then 1.
+  byol::schedule::TargetTau four(0.9, 4);
+  CHECK(four.step() == Approx(0.9).epsilon(1e-15));
+  CHECK(four.step() == Approx(1 - 0.05 * (1 + std::sqrt(0.5))).epsilon(1e-15));
+  CHECK(four.step() == Approx(0.95).epsilon(1e-15));
+  CHECK(four.step() == Approx(1 - 0.05 * (1 - std::sqrt(0.5))).epsilon(1e-15));
+  CHECK(four.current_step() == 4);
+  CHECK(four.step() == 1.0);  // past K it stays at K
+  CHECK(four.current_step() == 4);
+  // Resuming: built at step 2, or moved there.
+  byol::schedule::TargetTau resumed(0.9, 4, /*start_step=*/2);
+  CHECK(resumed.get() == Approx(0.95).epsilon(1e-15));
+  resumed.set_step(0);
+  CHECK(resumed.get() == Approx(0.9).epsilon(1e-15));
+}
+
+TEST_CASE("TargetTau rejects bad arguments with named values", "[schedule]") {
+  using byol_test::require_error;
+  require_error([] { byol::schedule::TargetTau t(1.5, 10); }, {"base_tau", "1.5"});
+  require_error([] { byol::schedule::TargetTau t(0.99, 0); }, {"total_steps", "0"});
+  require_error([] { byol::schedule::TargetTau t(0.99, 10, 11); }, {"step", "11"});
+  byol::schedule::TargetTau tau(0.99, 10);
+  require_error([&] { tau.set_step(-1); }, {"TargetTau::set_step", "-1"});
+}

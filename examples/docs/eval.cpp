@@ -1,4 +1,5 @@
-// docs/eval.md: k-NN and linear evaluation of an encoder's frozen features, and the online probe.
+// docs/eval.md: k-NN and linear evaluation of an encoder's frozen features, the online probe and
+// the collapse metric.
 #include <byol/eval.hpp>
 
 #include <torch/torch.h>
@@ -27,7 +28,13 @@ int example_eval() {
   byol::eval::OnlineProbe probe(8, 10);
   auto probe_loss = probe->loss(train_f.narrow(0, 0, 64), train_labels.narrow(0, 0, 64));
 
+  // The collapse metric: about 1/sqrt(D) for spread-out outputs, 0 for collapsed ones.
+  const double spread = byol::eval::collapse_std(torch::randn({256, 64}));
+  const double collapsed = byol::eval::collapse_std(torch::ones({256, 64}));
+  std::cout << "collapse_std " << spread << " (healthy " << byol::eval::healthy_collapse_std(64) << "), collapsed "
+            << collapsed << "\n";
+
   std::cout << "k-NN " << knn << ", linear " << linear.test_accuracy << ", probe loss " << probe_loss.item<float>()
             << " (random labels: about 0.1 expected)\n";
-  return 0;
+  return collapsed == 0.0 && spread > 0.5 * byol::eval::healthy_collapse_std(64) ? 0 : 1;
 }

@@ -13,6 +13,7 @@ int example_checkpoint();
 int example_data();
 int example_models();
 int example_augment();
+int example_train_state();
 
 int main() {
   struct Entry {
@@ -23,15 +24,15 @@ int main() {
                            {"schedule", example_schedule}, {"heads", example_heads}, {"learner", example_learner},
                            {"eval", example_eval},         {"checkpoint", example_checkpoint},
                            {"data", example_data},         {"models", example_models},
-                           {"augment", example_augment}};
+                           {"augment", example_augment},   {"train_state", example_train_state}};
   int failures = 0;
   for (const auto& e : entries) {
     try {
       const int rc = e.run();
-      std::printf("%-9s %s\n", e.name, rc == 0 ? "ok" : "FAILED");
+      std::printf("%-11s %s\n", e.name, rc == 0 ? "ok" : "FAILED");
       failures += rc != 0;
     } catch (const std::exception& ex) {
-      std::printf("%-9s threw: %s\n", e.name, ex.what());
+      std::printf("%-11s threw: %s\n", e.name, ex.what());
       ++failures;
     }
   }

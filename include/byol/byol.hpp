@@ -5,8 +5,8 @@
 ///     #include <byol/byol.hpp>
 ///
 /// or one header per component: loss.hpp, ema.hpp, schedule.hpp, optim/lars.hpp, heads.hpp,
-/// learner.hpp, eval.hpp, checkpoint.hpp, augment.hpp, autocast.hpp. Image data and models have their own
-/// umbrellas (data.hpp, models.hpp).
+/// learner.hpp, eval.hpp, checkpoint.hpp, train_state.hpp, presets.hpp, augment.hpp,
+/// autocast.hpp. Image data and models have their own umbrellas (data.hpp, models.hpp).
 
 #include <byol/version.hpp>
 
@@ -19,4 +19,6 @@
 #include <byol/learner.hpp>
 #include <byol/loss.hpp>
 #include <byol/optim/lars.hpp>
+#include <byol/presets.hpp>
 #include <byol/schedule.hpp>
+#include <byol/train_state.hpp>

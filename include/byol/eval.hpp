@@ -335,4 +335,42 @@ class OnlineProbeImpl : public torch::nn::Cloneable<OnlineProbeImpl> {
 };
 TORCH_MODULE(OnlineProbe);
 
+/// The collapse metric: the standard deviation over the batch of the l2-normalised outputs,
+/// averaged over the D dimensions (the unbiased estimator, as torch's std):
+///
+///   n_i = z_i / max(||z_i||, 1e-12),   collapse_std(z) = (1 / D) sum_d std_i(n_id)
+///
+/// It is 0 when every row points the same way (a collapsed representation) and about
+/// 1 / sqrt(D) (healthy_collapse_std) when the rows are spread uniformly over the unit sphere,
+/// e.g. independent Gaussian rows. Computed in float32 (float64 for float64 input), without
+/// gradient; returns a double.
+///
+/// @param outputs  [B, D] floating point, B >= 2 (projections, predictions or features)
+///
+///     const auto out = model.forward(view1, view2);
+///     const double s = byol::eval::collapse_std(out.z1);
+///     if (s < 0.1 * byol::eval::healthy_collapse_std(out.z1.size(1))) std::cerr << "collapse?\n";
+inline double collapse_std(const at::Tensor& outputs) {
+  TORCH_CHECK(outputs.defined() && outputs.dim() == 2, "collapse_std: outputs must be [B, D], got ",
+              outputs.defined() ? outputs.sizes() : at::IntArrayRef{});
+  TORCH_CHECK(outputs.size(0) >= 2 && outputs.size(1) >= 1,
+              "collapse_std: outputs needs at least 2 rows and 1 column for a standard deviation, got shape ",
+              outputs.sizes());
+  TORCH_CHECK(at::isFloatingType(outputs.scalar_type()), "collapse_std: outputs must be floating point, got ",
+              outputs.scalar_type());
+  at::NoGradGuard no_grad;
+  const at::Tensor z = outputs.detach().to(outputs.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+  const at::Tensor n = z / z.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  return n.std(0).mean().item<double>();
+}
+
+/// What collapse_std gives for rows spread uniformly over the unit sphere of dimension D:
+/// 1 / sqrt(D) (each coordinate of a unit vector has mean 0 and variance 1 / D).
+///
+///     byol::eval::healthy_collapse_std(256);   // 0.0625
+inline double healthy_collapse_std(int64_t dim) {
+  TORCH_CHECK(dim >= 1, "healthy_collapse_std: dim must be >= 1, got ", dim);
+  return 1.0 / std::sqrt(static_cast<double>(dim));
+}
+
 }  // namespace byol::eval

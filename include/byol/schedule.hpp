@@ -9,6 +9,10 @@
 ///     for (int64_t k = 0; k < total; ++k) {
 ///       ... lars.step(); schedule.step(); model.update_target(byol::schedule::target_tau(k, total, 0.99));
 ///     }
+///
+/// or, with the schedule objects (WarmupCosineLR, TargetTau) on one counter:
+///
+///     ... lars.step(); lr.step(); model.update_target(tau.step());
 
 #include <torch/optim/optimizer.h>
 #include <torch/optim/schedulers/lr_scheduler.h>
@@ -91,6 +95,10 @@ class WarmupCosineLR : public torch::optim::LRScheduler {
   int64_t current_step() const { return current_; }
   /// The learning rate each group reached at warm-up's end.
   const std::vector<double>& peaks() const { return peaks_; }
+  /// W.
+  int64_t warmup_steps() const { return warmup_steps_; }
+  /// K.
+  int64_t total_steps() const { return total_steps_; }
 
   /// Jumps to step k (for resuming) and sets the learning rates of step k.
   void set_step(int64_t step) {
@@ -131,6 +139,60 @@ class WarmupCosineLR : public torch::optim::LRScheduler {
   int64_t total_steps_;
   double final_value_;
   std::vector<double> peaks_;
+  int64_t current_ = 0;
+};
+
+/// The target decay rate as an object beside WarmupCosineLR, on the same step counter: it
+/// holds k, the number of updates done, and `step()` returns tau_k (the decay rate of the target
+/// update that follows update k, as in the reference, where tau and the learning rate of one
+/// update come from the same `global_step`) and moves to k + 1. After the k-th call both this
+/// and a WarmupCosineLR stepped alongside have current_step() == k.
+///
+///   tau_k = 1 - (1 - base_tau) (cos(pi k / K) + 1) / 2        (target_tau; tau_0 = base_tau)
+///
+///     byol::schedule::WarmupCosineLR lr(lars, warmup, total);
+///     byol::schedule::TargetTau tau(0.996, total);
+///     for (...) { loss.backward(); lars.step(); lr.step(); model.update_target(tau.step()); }
+class TargetTau {
+ public:
+  /// @param base_tau     tau_0 in [0, 1]: 0.996 for 1000-epoch runs, 0.99 for 100/300 epochs
+  /// @param total_steps  K > 0, the run's number of optimizer updates
+  /// @param start_step   the step a resumed run starts at, in [0, K]. Default 0.
+  TargetTau(double base_tau, int64_t total_steps, int64_t start_step = 0)
+      : base_tau_(base_tau), total_steps_(total_steps) {
+    // Validates the arguments once, with target_tau's messages.
+    (void)target_tau(0, total_steps_, base_tau_);
+    set_step(start_step);
+  }
+
+  /// tau_k, k = current_step(): the decay rate the next target update uses.
+  double get() const { return target_tau(current_, total_steps_, base_tau_); }
+
+  /// Returns tau_k for the target update that follows optimizer update k, then moves to k + 1
+  /// (past K it stays at K, where tau is 1).
+  double step() {
+    const double tau = get();
+    current_ = std::min(current_ + 1, total_steps_);
+    return tau;
+  }
+
+  /// Jumps to step k (for resuming), k in [0, K].
+  void set_step(int64_t step) {
+    TORCH_CHECK(step >= 0 && step <= total_steps_, "TargetTau::set_step: step must be in [0, ", total_steps_,
+                "], got ", step);
+    current_ = step;
+  }
+
+  /// k: the updates done so far.
+  int64_t current_step() const { return current_; }
+  /// tau_0.
+  double base_tau() const { return base_tau_; }
+  /// K.
+  int64_t total_steps() const { return total_steps_; }
+
+ private:
+  double base_tau_;
+  int64_t total_steps_;
   int64_t current_ = 0;
 };
 
