@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist          # the demo's data, in /usr/share/datasets/fashion-mnist
   python3-torchvision            # tests: Python's torch.load reads our export; bench/python baselines
   debootstrap                    # the LibTorch 2.x test lane's Debian 13 root (scripts/debian-root.sh)
+  clang-14 libclang-rt-14-dev libomp-14-dev   # the sanitize lane: ASan/UBSan runtimes, libFuzzer, clang's OpenMP
 )
 packages+=("$@")                 # callers may ask for more (bench/run.sh: libtcmalloc-minimal4)
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -354,6 +355,43 @@ TEST_CASE("load_latest falls back to the previous checkpoint when the newest is 
   std::remove(path.c_str());
   std::remove((path + ".prev").c_str());
   byol_test::require_error([&] { byol::checkpoint::load_latest(path); }, {"run.pt", "run.pt.prev"});
+}
+
+// Run by tests/full_disk.sh (CTest: unit.checkpoint_full_disk), which mounts a 1 MiB tmpfs at
+// BYOL_FULL_DISK_DIR; hidden, since it needs that folder.
+TEST_CASE("a save on a full disk fails naming the file, keeps the checkpoints, leaves no temporary",
+          "[.][full_disk]") {
+  const char* root = std::getenv("BYOL_FULL_DISK_DIR");
+  INFO("run through tests/full_disk.sh, which sets BYOL_FULL_DISK_DIR");
+  REQUIRE(root != nullptr);
+  const std::string dir = root;
+  REQUIRE(folder_entries(dir).empty());
+  const std::string path = dir + "/ckpt.pt";
+  auto save = [&](int64_t step, int64_t floats) {
+    torch::serialize::OutputArchive archive;
+    byol::checkpoint::write_int(archive, "step", step);
+    archive.write("payload", torch::full({floats}, static_cast<double>(step)));
+    byol::checkpoint::save_atomically(archive, path);
+  };
+  auto require_step = [](const std::string& file, int64_t step) {
+    auto in = byol::checkpoint::load(file);
+    REQUIRE(byol::checkpoint::read_int(in, "step") == step);
+    torch::Tensor payload;
+    in.read("payload", payload);
+    REQUIRE(payload.eq(static_cast<double>(step)).all().item<bool>());
+  };
+  save(1, 16 << 10);  // 64 KiB of floats each: both fit
+  save(2, 16 << 10);
+  // 4 MiB of floats do not fit in 1 MiB.
+  byol_test::require_error([&] { save(3, 1 << 20); }, {path, "No space left on device"});
+  REQUIRE(folder_entries(dir) == std::vector<std::string>{"ckpt.pt", "ckpt.pt.prev"});
+  require_step(path, 2);
+  require_step(path + ".prev", 1);
+  // The temporary's space was given back with it: a small save fits again.
+  save(4, 16 << 10);
+  require_step(path, 4);
+  require_step(path + ".prev", 2);
+  REQUIRE(folder_entries(dir) == std::vector<std::string>{"ckpt.pt", "ckpt.pt.prev"});
 }
 
 TEST_CASE("read_int / read_double of a key of another type name the key", "[checkpoint]") {

@@ -301,10 +301,12 @@ inline void save_atomically(torch::serialize::OutputArchive& archive, const std:
         if (fd >= 0) ::close(fd);
       }
     } closer{fd};
-    detail::write_all(fd, bytes.data(), bytes.size(), tmp);
-    TORCH_CHECK(::fsync(fd) == 0, "checkpoint::save_atomically: fsync of ", tmp, " failed: ", std::strerror(errno));
+    // Errors name the checkpoint as well as its temporary (a full disk shows up here).
+    const std::string what = tmp + " (the temporary of " + path + ")";
+    detail::write_all(fd, bytes.data(), bytes.size(), what);
+    TORCH_CHECK(::fsync(fd) == 0, "checkpoint::save_atomically: fsync of ", what, " failed: ", std::strerror(errno));
     closer.fd = -1;
-    TORCH_CHECK(::close(fd) == 0, "checkpoint::save_atomically: cannot close ", tmp, ": ", std::strerror(errno));
+    TORCH_CHECK(::close(fd) == 0, "checkpoint::save_atomically: cannot close ", what, ": ", std::strerror(errno));
   }
   struct stat info {};
   if (keep_previous && ::lstat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) && detail::verifies(path)) {
