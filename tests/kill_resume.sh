@@ -71,7 +71,7 @@ fi
 "$exe" "${common[@]}" --out "$run" --resume >"$work/resumed.log" 2>&1 ||
   { cat "$work/resumed.log"; echo "the final resumed run failed"; exit 1; }
 grep -o 'resumed from .*' "$work/resumed.log"
-if ! grep -q "checksum does not match.*resuming from the previous checkpoint" "$work/resumed.log"; then
+if ! grep -q "checksum does not match.*previous checkpoint" "$work/resumed.log"; then
   cat "$work/resumed.log"
   echo "the damaged checkpoint.pt was not refused for its checksum, or no fallback to checkpoint.pt.prev was reported"
   exit 1
