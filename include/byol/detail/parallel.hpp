@@ -97,7 +97,11 @@ inline void parallel_for_launch(int64_t begin, int64_t end, int64_t grain, const
     in_launch_region() = was_inside;
   };
   for (int64_t t = 1; t < chunks; ++t) {
-    at::launch(take_ranges);
+    try {
+      at::launch(take_ranges);
+    } catch (...) {
+      break;  // no more tasks (a thread could not start, say): the caller takes their ranges
+    }
   }
   take_ranges();
   std::unique_lock<std::mutex> lock(shared->mutex);
