@@ -13,12 +13,14 @@
 
 #include <torch/torch.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 #include <iostream>
 #include <string>
 
@@ -89,6 +91,31 @@ bool parallel_for_uses_two_threads() {
   return all_met && ids.size() == 2;
 }
 
+// parallel_for covers [0, n) exactly once with non-empty ranges, whatever n and the threads
+// (5 indices over 4 threads once made an empty fourth range).
+bool parallel_for_covers_once() {
+  const int saved = torch::get_num_threads();
+  torch::set_num_threads(4);
+  bool ok = true;
+  for (const int64_t n : {1, 2, 3, 5, 7, 64, 1000}) {
+    std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+    std::atomic<bool> empty_range{false};
+    byol::detail::parallel_for(0, n, 1, [&](int64_t first, int64_t last) {
+      if (first >= last) {
+        empty_range = true;
+      }
+      for (int64_t i = first; i < last; ++i) {
+        ++seen[static_cast<size_t>(i)];
+      }
+    });
+    for (const auto& count : seen) {
+      ok = ok && count == 1 && !empty_range;
+    }
+  }
+  torch::set_num_threads(saved);
+  return ok;
+}
+
 void ema_on_the_fused_path() {
   std::vector<torch::Tensor> target = {torch::randn({40, 30}), torch::randn({7})};
   std::vector<torch::Tensor> online = {torch::randn({40, 30}), torch::randn({7})};
@@ -147,6 +174,7 @@ int main() {
         "parallel_for is at::parallel_for exactly when LibTorch's backend is not OpenMP");
   check(byol::detail::use_fused_cpu_kernels(), "CPU tensors take the fused kernels");
   check(parallel_for_uses_two_threads(), "parallel_for runs two ranges on two threads at once");
+  check(parallel_for_covers_once(), "parallel_for covers every index once, in non-empty ranges");
   loss_on_both_paths();
   ema_on_the_fused_path();
   lars_on_the_fused_path();

@@ -60,11 +60,14 @@ template <typename F>
 inline void parallel_for_launch(int64_t begin, int64_t end, int64_t grain, const F& f) {
   const int64_t n = end - begin;
   const int64_t by_grain = (n + std::max<int64_t>(grain, 1) - 1) / std::max<int64_t>(grain, 1);
-  const int64_t chunks = std::min<int64_t>(at::get_num_threads(), by_grain);
-  if (chunks <= 1 || in_launch_region() || at::in_parallel_region()) {
+  const int64_t wanted = std::min<int64_t>(at::get_num_threads(), by_grain);
+  if (wanted <= 1 || in_launch_region() || at::in_parallel_region()) {
     f(begin, end);
     return;
   }
+  // Ranges of `size`, the last one shorter: no range is empty (5 over 4 threads: 2, 2, 1).
+  const int64_t size = (n + wanted - 1) / wanted;
+  const int64_t chunks = (n + size - 1) / size;
   struct Shared {
     std::atomic<int64_t> next{0};
     std::mutex mutex;
@@ -73,7 +76,6 @@ inline void parallel_for_launch(int64_t begin, int64_t end, int64_t grain, const
     std::exception_ptr error;
   };
   const auto shared = std::make_shared<Shared>();
-  const int64_t size = (n + chunks - 1) / chunks;
   // A task that starts after every range is taken returns at once and never touches f.
   const auto take_ranges = [shared, chunks, size, begin, end, &f] {
     const bool was_inside = in_launch_region();
