@@ -17,7 +17,7 @@
 ///     while (auto batch = loader.next()) { train_step(batch->view1, batch->view2); }
 
 #include <byol/data/dataset.hpp>
-#include <byol/data/detail/file.hpp>
+#include <byol/data/detail/seed.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>

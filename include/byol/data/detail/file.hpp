@@ -186,19 +186,4 @@ inline void write_bytes(const std::string& path, const uint8_t* data, size_t siz
   TORCH_CHECK(written == size && flushed && closed, who, ": cannot write '", path, "': ", std::strerror(saved));
 }
 
-/// The 64-bit finaliser of SplitMix64 (Steele, Lea and Flood 2014): a bijective mix in which
-/// every input bit affects every output bit.
-inline uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-/// A seed derived from a parent seed and one more coordinate; distinct coordinates give
-/// unrelated seeds.
-inline uint64_t mix_seed(uint64_t seed, uint64_t coordinate) {
-  return splitmix64(seed ^ splitmix64(coordinate ^ 0x5851F42D4C957F2Dull));
-}
-
 }  // namespace byol::data::detail
