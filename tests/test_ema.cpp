@@ -339,3 +339,39 @@ TEST_CASE("EmaTarget::copy_from_online copies every parameter and buffer, whatev
   }
   REQUIRE_FALSE(torch::equal(ema.target()->fc->weight, online->fc->weight));
 }
+
+// The one helper that sorts EMA's pairs and LARS's parameters between the fused CPU kernel and
+// ATen's per-device foreach calls (byol/detail/partition.hpp). Devices need no hardware here:
+// only their identity is compared.
+TEST_CASE("PathPartition: fusable CPU entries go to the fused kernel, the rest to one group per device", "[ema]") {
+  const c10::Device cpu(c10::kCPU), gpu0("cuda:0"), gpu1("cuda:1");
+  auto sort = [&] {
+    byol::detail::PathPartition part;
+    part.add(0, cpu, true);
+    part.add(1, gpu1, true);
+    part.add(2, cpu, false);
+    part.add(3, gpu0, true);
+    part.add(4, gpu1, false);
+    part.add(5, cpu, true);
+    return part;
+  };
+  const auto part = sort();
+  CHECK(part.fused() == std::vector<size_t>{0, 5});
+  REQUIRE(part.aten().size() == 3);
+  CHECK(part.aten()[0].device == gpu1);
+  CHECK(part.aten()[0].indices == std::vector<size_t>{1, 4});
+  CHECK(part.aten()[1].device == cpu);
+  CHECK(part.aten()[1].indices == std::vector<size_t>{2});
+  CHECK(part.aten()[2].device == gpu0);
+  CHECK(part.aten()[2].indices == std::vector<size_t>{3});
+
+  // Under a guard that asks for ATen's path, the CPU entries join the CPU group in their order.
+  byol::detail::KernelPathGuard aten(byol::detail::KernelPath::aten);
+  const auto forced = sort();
+  CHECK(forced.fused().empty());
+  REQUIRE(forced.aten().size() == 3);
+  CHECK(forced.aten()[0].device == cpu);
+  CHECK(forced.aten()[0].indices == std::vector<size_t>{0, 2, 5});
+
+  CHECK(byol::detail::pick(std::vector<int>{10, 11, 12, 13}, {3, 1}) == std::vector<int>{13, 11});
+}

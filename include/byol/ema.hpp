@@ -12,8 +12,8 @@
 #include <byol/detail/aten/ema.hpp>
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/cpu/ema.hpp>
-#include <byol/detail/kernel_path.hpp>
 #include <byol/detail/module_access.hpp>
+#include <byol/detail/partition.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -69,7 +69,10 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
               " tensors but online has ", online.size());
   at::NoGradGuard no_grad;
   const std::vector<size_t> first = byol::detail::first_occurrences(target, "ema_update_", "target tensor");
-  std::vector<at::Tensor> cpu_t, cpu_o, dev_t, dev_o, other_t, other_o;
+  // Pairs of one dtype and dense layout go to a fused or a multi-tensor kernel (`part` says
+  // which); any other pair is updated on its own.
+  std::vector<at::Tensor> kernel_t, kernel_o, other_t, other_o;
+  byol::detail::PathPartition part;
   for (size_t i = 0; i < target.size(); ++i) {
     const at::Tensor& t = target[i];
     const at::Tensor& o = online[i];
@@ -91,9 +94,9 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
       continue;
     }
     if (t.scalar_type() == o.scalar_type() && byol::detail::same_dense_layout(t, o)) {
-      const bool fused = t.device().is_cpu() && byol::detail::use_fused_cpu_kernels();
-      (fused ? cpu_t : dev_t).push_back(t);
-      (fused ? cpu_o : dev_o).push_back(o);
+      part.add(kernel_t.size(), t.device(), /*fusable=*/true);
+      kernel_t.push_back(t);
+      kernel_o.push_back(o);
     } else {
       other_t.push_back(t);
       other_o.push_back(o);
@@ -108,21 +111,13 @@ inline void ema_update_(c10::ArrayRef<at::Tensor> target, c10::ArrayRef<at::Tens
     at::Tensor t = other_t[i];  // a handle: the update below writes into the target's storage
     t.mul_(tau).add_(other_o[i].to(t.scalar_type()), 1.0 - tau);
   }
-  if (!cpu_t.empty()) {
-    detail::ema_update_cpu_(cpu_t, cpu_o, tau);
+  if (!part.fused().empty()) {
+    detail::ema_update_cpu_(byol::detail::pick(kernel_t, part.fused()), byol::detail::pick(kernel_o, part.fused()),
+                            tau);
   }
-  if (!dev_t.empty()) {
-    // foreach kernels want one device per call.
-    for (size_t begin = 0; begin < dev_t.size();) {
-      size_t end = begin;
-      while (end < dev_t.size() && dev_t[end].device() == dev_t[begin].device()) {
-        ++end;
-      }
-      std::vector<at::Tensor> ts(dev_t.begin() + begin, dev_t.begin() + end);
-      std::vector<at::Tensor> os(dev_o.begin() + begin, dev_o.begin() + end);
-      detail::ema_update_foreach_(ts, os, tau);
-      begin = end;
-    }
+  for (const auto& group : part.aten()) {
+    detail::ema_update_foreach_(byol::detail::pick(kernel_t, group.indices),
+                                byol::detail::pick(kernel_o, group.indices), tau);
   }
 }
 

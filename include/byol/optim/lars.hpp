@@ -19,7 +19,7 @@
 #include <byol/detail/blocks.hpp>
 #include <byol/detail/compat.hpp>
 #include <byol/detail/cpu/lars.hpp>
-#include <byol/detail/kernel_path.hpp>
+#include <byol/detail/partition.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -185,8 +185,9 @@ class LARS : public torch::optim::Optimizer {
       options.check();
       const detail::LARSStep hp{options.lr(), options.momentum(), options.weight_decay(), options.eta(),
                                 options.trust_ratio()};
-      std::vector<at::Tensor> cpu_w, cpu_g, cpu_m, dev_w, dev_g, dev_m;
-      std::vector<char> cpu_a, dev_a;
+      std::vector<at::Tensor> ws, gs, ms;
+      std::vector<char> adapted;
+      byol::detail::PathPartition part;
       for (auto& p : group.params()) {
         if (!p.grad().defined()) {
           continue;
@@ -198,27 +199,25 @@ class LARS : public torch::optim::Optimizer {
         }
         const at::Tensor& g = p.grad();
         at::Tensor& m = momentum_buffer_(p);
-        const bool adapted = !(options.exclude_bias_and_norm() && p.dim() < 2);
-        const bool fused = p.device().is_cpu() && byol::detail::use_fused_cpu_kernels() &&
-                           g.scalar_type() == p.scalar_type() &&
-                           byol::detail::same_dense_layout(p, g) && byol::detail::same_dense_layout(p, m);
-        if (fused) {
-          cpu_w.push_back(p);
-          cpu_g.push_back(g);
-          cpu_m.push_back(m);
-          cpu_a.push_back(adapted);
-        } else {
-          dev_w.push_back(p);
-          dev_g.push_back(g.scalar_type() == p.scalar_type() ? g : g.to(p.scalar_type()));
-          dev_m.push_back(m);
-          dev_a.push_back(adapted);
-        }
+        const bool fusable = g.scalar_type() == p.scalar_type() && byol::detail::same_dense_layout(p, g) &&
+                             byol::detail::same_dense_layout(p, m);
+        part.add(ws.size(), p.device(), fusable);
+        ws.push_back(p);
+        // ATen's path is given a gradient converted to the parameter's dtype when it differs (the
+        // fused kernel only takes entries where it does not).
+        gs.push_back(g.scalar_type() == p.scalar_type() ? g : g.to(p.scalar_type()));
+        ms.push_back(m);
+        adapted.push_back(!(options.exclude_bias_and_norm() && p.dim() < 2));
       }
-      if (!cpu_w.empty()) {
-        detail::lars_step_cpu(cpu_w, cpu_g, cpu_m, cpu_a, hp);
+      if (!part.fused().empty()) {
+        const auto& idx = part.fused();
+        detail::lars_step_cpu(byol::detail::pick(ws, idx), byol::detail::pick(gs, idx), byol::detail::pick(ms, idx),
+                              byol::detail::pick(adapted, idx), hp);
       }
-      if (!dev_w.empty()) {
-        detail::lars_step_foreach(dev_w, dev_g, dev_m, dev_a, hp);
+      for (const auto& group_on_device : part.aten()) {
+        const auto& idx = group_on_device.indices;
+        detail::lars_step_foreach(byol::detail::pick(ws, idx), byol::detail::pick(gs, idx),
+                                  byol::detail::pick(ms, idx), byol::detail::pick(adapted, idx), hp);
       }
     }
     return loss;
