@@ -41,8 +41,8 @@ torch::Tensor random_view(const torch::Tensor& images) {
 int main(int argc, char** argv) {
   CLI::App app{"synthetic_byol: BYOL on synthetic images for a few steps, printing the loss."};
   int64_t steps = 20, batch = 64, threads = 0;
-  app.add_option("--steps", steps, "optimizer steps");
-  app.add_option("--batch", batch, "images per step (two views each)");
+  app.add_option("--steps", steps, "optimizer steps")->check(CLI::Range(1, 1000000));
+  app.add_option("--batch", batch, "images per step (two views each)")->check(CLI::Range(1, 1000000));
   app.add_option("--threads", threads, "LibTorch threads (0: OMP_NUM_THREADS, else every core)");
   byol_examples::parse_or_exit(app, argc, argv);
   threads = byol_examples::choose_threads(threads);
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
                                                        .predictor_hidden_dim(512));
   const double peak_lr = 0.2 * static_cast<double>(batch) / 256;
   byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(peak_lr).weight_decay(1.5e-6));
-  byol::schedule::WarmupCosineLR schedule(lars, std::max<int64_t>(1, steps / 10), steps);
+  byol::schedule::WarmupCosineLR schedule(lars, std::min<int64_t>(steps - 1, std::max<int64_t>(1, steps / 10)), steps);
 
   const auto images = synthetic_images(batch * 4, size);
   const auto start = std::chrono::steady_clock::now();

@@ -21,6 +21,7 @@
 #include <plplot/plstream.h>
 
 #include <filesystem>
+#include <fstream>
 #include <system_error>
 #endif
 
@@ -90,6 +91,8 @@ inline void plot_png(const std::string& path, const std::vector<Chart>& charts, 
   const std::string why = plot_unavailable();
   TORCH_CHECK(why.empty(), "cannot draw ", path, ": ", why);
   const std::string tmp = path + ".tmp";
+  // PLplot asks on stdin for another name when it cannot open the file: find out first.
+  TORCH_CHECK(std::ofstream(tmp).good(), "cannot write ", tmp);
   {
     plstream pls;
     pls.sdev("pngcairo");
