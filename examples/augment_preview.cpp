@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-#include "common/flags.hpp"
+#include "common/cli.hpp"
 
 #include <algorithm>
 #include <filesystem>
@@ -26,19 +26,27 @@ at::Tensor upscale(const at::Tensor& image, int64_t factor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  byol_examples::Flags flags(
+  CLI::App app{
       "augment_preview: a PNG grid of originals beside their view 1 (T) and view 2 (T') samples, to look at\n"
-      "what BYOL's augmentations do.");
-  auto& folder = flags.add("data", std::string(), "a folder of JPEG/PNG images (searched recursively) instead of "
-                                                  "Fashion-MNIST");
-  auto& root = flags.add("data-root", std::string(byol::data::kFashionMnistRoot), "Fashion-MNIST IDX files");
-  auto& rows = flags.add("rows", int64_t{8}, "images (rows) in the grid");
-  auto& views = flags.add("views", int64_t{3}, "samples of each view per image");
-  auto& size = flags.add("size", int64_t{0}, "view size in pixels (0: 28 for Fashion-MNIST, 224 for a folder)");
-  auto& cell = flags.add("cell", int64_t{112}, "displayed size of each cell in pixels");
-  auto& seed = flags.add("seed", int64_t{0}, "seed of the random views");
-  auto& out = flags.add("out", std::string("augment_preview.png"), "the PNG file to write");
-  flags.parse(argc, argv);
+      "what BYOL's augmentations do."};
+  std::string folder;
+  app.add_option("--data", folder, "a folder of JPEG/PNG images (searched recursively) instead of Fashion-MNIST");
+  std::string root = byol::data::kFashionMnistRoot;
+  app.add_option("--data-root", root, "Fashion-MNIST IDX files");
+  int64_t rows = 8;
+  app.add_option("--rows", rows, "images (rows) in the grid");
+  int64_t views = 3;
+  app.add_option("--views", views, "samples of each view per image");
+  int64_t size = 0;
+  app.add_option("--size", size, "view size in pixels (0: 28 for Fashion-MNIST, 224 for a folder)");
+  int64_t cell = 112;
+  app.add_option("--cell", cell, "displayed size of each cell in pixels");
+  int64_t seed = 0;
+  app.add_option("--seed", seed, "seed of the random views");
+  std::string out = "augment_preview.png";
+  app.add_option("--out", out, "the PNG file to write");
+  byol_examples::parse_or_exit(app, argc, argv);
+  torch::set_num_threads(byol_examples::choose_threads(0));
   torch::manual_seed(static_cast<uint64_t>(seed));
 
   std::vector<at::Tensor> originals;  // uint8 [C, H, W], any sizes

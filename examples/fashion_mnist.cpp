@@ -1,7 +1,8 @@
 // BYOL on Fashion-MNIST on a CPU: pre-training with docs/spec.md's two views, LARS and the schedules,
 // then k-NN and linear evaluation on the 10,000 test images against the same architecture at
-// random initialisation. Writes metrics.csv, a PNG plot of loss and k-NN accuracy, and atomic
-// checkpoints; --resume continues a run; Ctrl-C saves and exits.
+// random initialisation. Writes metrics.csv (appended to, never rewritten), plot.png (loss and
+// accuracies, drawn with PLplot) and atomic checkpoints; --resume continues a run; Ctrl-C saves
+// and exits.
 //
 //   fashion_mnist [--epochs N] [--out DIR] [--resume] [--data IMAGE_FOLDER] ... (--help lists all)
 #include <byol/augment.hpp>
@@ -12,7 +13,6 @@
 #include <torch/torch.h>
 
 #include "common/cli.hpp"
-#include "common/flags.hpp"
 #include "common/images.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
@@ -33,7 +33,6 @@
 namespace {
 
 namespace fs = std::filesystem;
-using byol_examples::Flags;
 
 std::atomic<bool> g_interrupted{false};
 extern "C" void on_sigint(int) { g_interrupted = true; }
@@ -116,7 +115,7 @@ struct Row {
   double loss = 0, lr = 0, tau = 0, collapse_std = NAN, probe_accuracy = NAN, knn_accuracy = NAN;
 };
 
-const char* kCsvHeader = "step,epoch,loss,lr,tau,collapse_std,probe_accuracy,knn_accuracy";
+constexpr char kCsvHeader[] = "step,epoch,loss,lr,tau,collapse_std,probe_accuracy,knn_accuracy\n";
 
 std::string csv_number(double v) {
   if (!std::isfinite(v)) return "";
@@ -125,76 +124,97 @@ std::string csv_number(double v) {
   return s.str();
 }
 
-// Reads metrics.csv back (to resume it, and to plot); keeps rows up to `last_step`. A line that
-// does not parse is an error naming the file and the line (c10::Error, for or_exit).
-std::vector<Row> read_metrics(const std::string& path, int64_t last_step) {
-  std::vector<Row> rows;
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // header
-  int64_t line_number = 1;
-  while (std::getline(in, line)) {
-    ++line_number;
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string cell;
-    while (std::getline(ss, cell, ',')) cells.push_back(cell);
-    TORCH_CHECK(cells.size() >= 2 && cells.size() <= 8, path, " line ", line_number, ": expected up to 8 ",
-                "comma-separated fields (", kCsvHeader, "), got '", line, "'");
-    while (cells.size() < 8) cells.push_back("");
-    // The whole cell must be a number: std::stoll("12x") would silently read 12.
-    auto whole = [&](const std::string& s, auto parse) {
-      size_t used = 0;
-      try {
-        const auto value = parse(s, &used);
-        if (used == s.size()) return value;
-      } catch (const std::exception&) {
-      }
-      TORCH_CHECK(false, path, " line ", line_number, ": '", s, "' is not a number (line '", line, "')");
-      return decltype(parse(s, &used)){};
-    };
-    auto integer = [&](const std::string& s) {
-      return whole(s, [](const std::string& t, size_t* used) { return static_cast<int64_t>(std::stoll(t, used)); });
-    };
-    auto num = [&](const std::string& s) {
-      return s.empty() ? NAN : whole(s, [](const std::string& t, size_t* used) { return std::stod(t, used); });
-    };
-    Row r;
-    r.step = integer(cells[0]);
-    r.epoch = integer(cells[1]);
-    r.loss = num(cells[2]);
-    r.lr = num(cells[3]);
-    r.tau = num(cells[4]);
-    r.collapse_std = num(cells[5]);
-    r.probe_accuracy = num(cells[6]);
-    r.knn_accuracy = num(cells[7]);
-    if (r.step <= last_step) rows.push_back(r);
-  }
-  return rows;
-}
+// metrics.csv is only ever appended to: a header, then each step's row, written at each save just
+// before the checkpoint, which records the file's length then (the counter "metrics_bytes"). A
+// resumed run cuts the file back to that length, dropping rows of steps the checkpoint does not
+// have (a run killed between the two writes, or a damaged checkpoint.pt replaced by its .prev),
+// and appends from there; the file is never read to be rewritten.
+class MetricsFile {
+ public:
+  explicit MetricsFile(std::string path) : path_(std::move(path)) {}
 
-// Replaces metrics.csv; a failed write (a full disk) is an error naming the file.
-void write_metrics(const std::string& path, const std::vector<Row>& rows) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << kCsvHeader << "\n";
-    for (const auto& r : rows) {
+  // A new run: a file with the header alone.
+  void start() {
+    std::ofstream out(path_, std::ios::trunc);
+    out << kCsvHeader;
+    out.close();
+    TORCH_CHECK(out.good(), "cannot write ", path_);
+    bytes_ = sizeof(kCsvHeader) - 1;
+  }
+
+  // A resumed run: the file back to the length the checkpoint recorded.
+  void resume_at(int64_t step) {
+    std::error_code ec;
+    const auto size = static_cast<int64_t>(fs::file_size(path_, ec));
+    TORCH_CHECK(!ec && size >= bytes_, path_, " has ", ec ? std::string("gone") : std::to_string(size) + " bytes",
+                " but the checkpoint at step ", step, " was saved after its first ", bytes_,
+                " bytes: it is not this run's metrics file; restore it, or start a new run in another --out");
+    fs::resize_file(path_, static_cast<uintmax_t>(bytes_), ec);
+    TORCH_CHECK(!ec, "cannot cut ", path_, " back to ", bytes_, " bytes: ", ec.message());
+  }
+
+  // Appends the rows since the last call; a failed write (a full disk) is an error naming the file.
+  void append(const std::vector<Row>& rows) {
+    std::ofstream out(path_, std::ios::app);
+    for (size_t i = written_; i < rows.size(); ++i) {
+      const Row& r = rows[i];
       out << r.step << "," << r.epoch << "," << csv_number(r.loss) << "," << csv_number(r.lr) << ","
           << csv_number(r.tau) << "," << csv_number(r.collapse_std) << "," << csv_number(r.probe_accuracy) << ","
           << csv_number(r.knn_accuracy) << "\n";
     }
     out.close();
-    TORCH_CHECK(out.good(), "cannot write ", tmp, " (disk full?)");
+    TORCH_CHECK(out.good(), "cannot append to ", path_, " (disk full?)");
+    written_ = rows.size();
+    std::error_code ec;
+    bytes_ = static_cast<int64_t>(fs::file_size(path_, ec));
+    TORCH_CHECK(!ec, "cannot read the size of ", path_, ": ", ec.message());
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  TORCH_CHECK(!ec, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+
+  int64_t& bytes() { return bytes_; }  // what the checkpoint records
+  void skip(size_t rows) { written_ = rows; }  // rows already in the file
+
+ private:
+  std::string path_;
+  int64_t bytes_ = 0;
+  size_t written_ = 0;
+};
+
+// The plot needs the rows of the steps before a resume: the one time metrics.csv is read, once,
+// at --resume, after it was cut back to the checkpoint. Cells that are not numbers are gaps.
+std::vector<Row> read_for_plot(const std::string& path) {
+  std::vector<Row> rows;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::vector<double> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) {
+      char* end = nullptr;
+      const double v = std::strtod(cell.c_str(), &end);
+      cells.push_back(!cell.empty() && *end == '\0' ? v : NAN);
+    }
+    cells.resize(8, NAN);
+    Row r;
+    r.step = std::isfinite(cells[0]) ? static_cast<int64_t>(cells[0]) : 0;
+    r.epoch = std::isfinite(cells[1]) ? static_cast<int64_t>(cells[1]) : 0;
+    r.loss = cells[2];
+    r.lr = cells[3];
+    r.tau = cells[4];
+    r.collapse_std = cells[5];
+    r.probe_accuracy = cells[6];
+    r.knn_accuracy = cells[7];
+    rows.push_back(r);
+  }
+  return rows;
 }
 
+// plot.png: the loss (and its mean over 50 steps) and the accuracies, against epochs.
 void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t steps_per_epoch) {
-  byol_examples::Series loss{"loss", {}, {}, {31, 119, 180}}, smooth{"mean/50", {}, {}, {214, 39, 40}};
-  byol_examples::Series knn{"k-nn", {}, {}, {44, 160, 44}}, probe{"probe", {}, {}, {255, 127, 14}};
+  byol_examples::Series loss{"loss", {}, {}, {140, 180, 220}}, smooth{"mean of 50 steps", {}, {}, {31, 80, 160}};
+  byol_examples::Series knn{"k-NN (subset)", {}, {}, {44, 160, 44}, true};
+  byol_examples::Series probe{"online linear probe", {}, {}, {230, 110, 0}, true};
   double window = 0;
   std::vector<double> recent;
   for (const auto& r : rows) {
@@ -204,9 +224,7 @@ void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t s
       loss.y.push_back(r.loss);
       recent.push_back(r.loss);
       window += r.loss;
-      if (recent.size() > 50) {
-        window -= recent[recent.size() - 51];
-      }
+      if (recent.size() > 50) window -= recent[recent.size() - 51];
       smooth.x.push_back(epoch);
       smooth.y.push_back(window / static_cast<double>(std::min<size_t>(recent.size(), 50)));
     }
@@ -219,9 +237,8 @@ void write_plot(const std::string& path, const std::vector<Row>& rows, int64_t s
       probe.y.push_back(100 * r.probe_accuracy);
     }
   }
-  const auto left = byol_examples::line_chart("BYOL LOSS", "EPOCH", {loss, smooth});
-  const auto right = byol_examples::line_chart("ACCURACY %", "EPOCH", {knn, probe});
-  byol::data::write_png(path, torch::cat({left, right}, 2));
+  byol_examples::plot_png(path, {{"BYOL loss", "epoch", "loss", {loss, smooth}},
+                                 {"Top-1 accuracy", "epoch", "accuracy (%)", {probe, knn}, true}});
 }
 
 // Top-1 accuracies of an encoder's frozen features: weighted k-NN and linear evaluation.
@@ -245,35 +262,58 @@ Scores evaluate(Encoder& encoder, const Data& d, const std::function<at::Tensor(
 }  // namespace
 
 int main(int argc, char** argv) {
-  Flags flags(
+  CLI::App app{
       "fashion_mnist: BYOL pre-training on Fashion-MNIST (or an image folder) on the CPU, then k-NN and linear\n"
-      "evaluation against the same encoder at random initialisation.");
-  auto& root = flags.add("data-root", std::string(byol::data::kFashionMnistRoot),
-                         "Fashion-MNIST IDX files (Debian package dataset-fashion-mnist)");
-  auto& folder = flags.add("data", std::string(), "train on an image folder DIR instead (DIR/<class>/*.jpg|png, "
-                                                  "or DIR/train + DIR/test); images are resized to --image-size");
-  auto& image_size = flags.add("image-size", int64_t{0}, "view size in pixels; 0 = 28 for Fashion-MNIST, 32 for a folder");
-  auto& epochs = flags.add("epochs", int64_t{12}, "pre-training epochs");
-  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per step (two views each)");
-  auto& base_lr = flags.add("base-lr", 2.0, "LARS learning rate at batch 256 (scaled by batch / 256)");
-  auto& weight_decay = flags.add("weight-decay", 1.5e-6, "LARS weight decay (biases and norms excluded)");
-  auto& warmup_epochs = flags.add("warmup-epochs", 0.5, "linear warm-up, in epochs");
-  auto& tau_base = flags.add("tau", 0.99, "target decay rate at step 0 (cosine to 1)");
-  auto& width = flags.add("width", int64_t{16}, "channels of the encoder's first block (then x2, x4, x8)");
-  auto& hidden = flags.add("hidden-dim", int64_t{1024}, "projector and predictor hidden width");
-  auto& projection = flags.add("projection-dim", int64_t{128}, "projection width");
-  auto& knn_every = flags.add("knn-every", int64_t{1}, "epochs between k-NN checks on a subset (0: never)");
-  auto& linear_epochs = flags.add("linear-epochs", int64_t{30}, "epochs of the final linear evaluation");
-  auto& limit_train = flags.add("limit-train", int64_t{0}, "use only the first N training images (0: all)");
-  auto& out_dir = flags.add("out", std::string("runs/fashion_mnist"), "folder for metrics.csv, plot.png, checkpoint.pt");
-  auto& checkpoint_every = flags.add("checkpoint-every", int64_t{200}, "steps between checkpoints (and every epoch end)");
-  auto& stop_after = flags.add("stop-after", int64_t{0}, "save and exit after this many steps, as Ctrl-C does (testing)");
-  auto& seed = flags.add("seed", int64_t{0}, "seed of initialisation, data order and augmentation");
-  auto& threads = flags.add("threads", int64_t{0}, "LibTorch threads (0: OMP_NUM_THREADS, else every core)");
-  auto& workers = flags.add("workers", int64_t{1}, "background threads preparing batches");
-  auto& resume = flags.add_switch("resume", "continue the run saved in --out");
-  auto& no_eval = flags.add_switch("no-eval", "skip the final evaluation (for quick runs)");
-  flags.parse(argc, argv);
+      "evaluation against the same encoder at random initialisation."};
+  std::string root = byol::data::kFashionMnistRoot;
+  app.add_option("--data-root", root, "Fashion-MNIST IDX files (Debian package dataset-fashion-mnist)");
+  std::string folder;
+  app.add_option("--data", folder,
+                 "train on an image folder DIR instead (DIR/<class>/*.jpg|png, or DIR/train + DIR/test); images are "
+                 "resized to --image-size");
+  int64_t image_size = 0;
+  app.add_option("--image-size", image_size, "view size in pixels; 0 = 28 for Fashion-MNIST, 32 for a folder");
+  int64_t epochs = 12;
+  app.add_option("--epochs", epochs, "pre-training epochs");
+  int64_t batch_size = 256;
+  app.add_option("--batch-size", batch_size, "images per step (two views each)");
+  double base_lr = 2.0;
+  app.add_option("--base-lr", base_lr, "LARS learning rate at batch 256 (scaled by batch / 256)");
+  double weight_decay = 1.5e-6;
+  app.add_option("--weight-decay", weight_decay, "LARS weight decay (biases and norms excluded)");
+  double warmup_epochs = 0.5;
+  app.add_option("--warmup-epochs", warmup_epochs, "linear warm-up, in epochs");
+  double tau_base = 0.99;
+  app.add_option("--tau", tau_base, "target decay rate at step 0 (cosine to 1)");
+  int64_t width = 16;
+  app.add_option("--width", width, "channels of the encoder's first block (then x2, x4, x8)");
+  int64_t hidden = 1024;
+  app.add_option("--hidden-dim", hidden, "projector and predictor hidden width");
+  int64_t projection = 128;
+  app.add_option("--projection-dim", projection, "projection width");
+  int64_t knn_every = 1;
+  app.add_option("--knn-every", knn_every, "epochs between k-NN checks on a subset (0: never)");
+  int64_t linear_epochs = 30;
+  app.add_option("--linear-epochs", linear_epochs, "epochs of the final linear evaluation");
+  int64_t limit_train = 0;
+  app.add_option("--limit-train", limit_train, "use only the first N training images (0: all)");
+  std::string out_dir = "runs/fashion_mnist";
+  app.add_option("--out", out_dir, "folder for metrics.csv, plot.png, checkpoint.pt");
+  int64_t checkpoint_every = 200;
+  app.add_option("--checkpoint-every", checkpoint_every, "steps between checkpoints (and every epoch end)");
+  int64_t stop_after = 0;
+  app.add_option("--stop-after", stop_after, "save and exit after this many steps, as Ctrl-C does (testing)");
+  int64_t seed = 0;
+  app.add_option("--seed", seed, "seed of initialisation, data order and augmentation");
+  int64_t threads = 0;
+  app.add_option("--threads", threads, "LibTorch threads (0: OMP_NUM_THREADS, else every core)");
+  int64_t workers = 1;
+  app.add_option("--workers", workers, "background threads preparing batches");
+  bool resume = false;
+  app.add_flag("--resume", resume, "continue the run saved in --out");
+  bool no_eval = false;
+  app.add_flag("--no-eval", no_eval, "skip the final evaluation (for quick runs)");
+  byol_examples::parse_or_exit(app, argc, argv);
 
   const auto start = std::chrono::steady_clock::now();
   torch::set_num_threads(byol_examples::choose_threads(threads));
@@ -351,23 +391,30 @@ int main(int argc, char** argv) {
 
   // The whole run's state (and the global generator): one atomic, checksummed file.
   int64_t step = 0;
-  std::vector<Row> rows;
+  std::vector<Row> rows;  // every step's row since step 1: what the plot draws
+  MetricsFile metrics(metrics_path);
   byol::TrainState state;
   state.module("model", model).module("probe", probe).optimizer("optimizer", lars).schedule("lr", schedule)
-      .schedule("tau", tau).counter("step", step);
+      .schedule("tau", tau).counter("step", step).counter("metrics_bytes", metrics.bytes());
   if (resume) {
     const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });
-    rows = byol_examples::or_exit(1, "--resume: ", [&] { return read_metrics(metrics_path, step); });
+    byol_examples::or_exit(1, "--resume: ", [&] { metrics.resume_at(step); });
+    rows = read_for_plot(metrics_path);
+    metrics.skip(rows.size());
     std::cout << "resumed from " << loaded.path << " at step " << step << "\n";
+  } else {
+    byol_examples::or_exit(1, "", [&] { metrics.start(); });
   }
+  const std::string no_plot = byol_examples::plot_unavailable();
+  if (!no_plot.empty()) std::cout << "no " << plot_path << ": " << no_plot << "\n";
   loader_options.start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
   state.loader(loader);
 
   auto save = [&] {
+    metrics.append(rows);  // first: the checkpoint records the file's new length
     state.save(checkpoint_path);
-    write_metrics(metrics_path, rows);
-    write_plot(plot_path, rows, steps_per_epoch);
+    if (no_plot.empty()) write_plot(plot_path, rows, steps_per_epoch);
   };
   // A failed save (a full disk, say) ends the run with a message; the rename never happened, so
   // the previous checkpoint is intact.
@@ -479,7 +526,7 @@ int main(int argc, char** argv) {
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "state digest " << digest(model) << "\n";
-  std::cout << "wrote " << metrics_path << ", " << plot_path << ", " << checkpoint_path << "\n";
+  std::cout << "wrote " << metrics_path << ", " << (no_plot.empty() ? plot_path + ", " : "") << checkpoint_path << "\n";
   if (no_eval) return 0;
 
   // ---- evaluation -------------------------------------------------------------------------

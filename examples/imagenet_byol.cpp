@@ -20,7 +20,6 @@
 #include <torch/torch.h>
 
 #include "common/cli.hpp"
-#include "common/flags.hpp"
 #include "common/images.hpp"
 
 #include <atomic>
@@ -67,36 +66,61 @@ Tail tail_of(const byol::augment::ByolView& view) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  byol_examples::Flags flags(
+  CLI::App app{
       "imagenet_byol: BYOL with the paper's recipe on an ImageFolder of JPEGs (ImageNet's layout) or on\n"
-      "synthetic images; exports the trained encoder for torchvision.models.resnet50.");
-  auto& data_dir = flags.add("data", std::string(), "training images: DIR/<class>/*.JPEG (ImageNet's train folder)");
-  auto& synthetic = flags.add_switch("synthetic", "random images made on the device instead of --data (throughput)");
-  auto& synthetic_images = flags.add("synthetic-images", int64_t{1281167}, "images per synthetic epoch (ImageNet's)");
-  auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
-  auto& image_size = flags.add("image-size", int64_t{224}, "view size in pixels");
-  auto& preset_epochs = flags.add("preset", int64_t{1000}, "the reference's base lr, weight decay and tau for a run "
-                                                          "of 40, 100, 300 or 1000 epochs");
-  auto& epochs = flags.add("epochs", int64_t{0}, "epochs (the schedules' length); 0: the preset's");
-  auto& steps_limit = flags.add("steps", int64_t{0}, "stop after this many optimizer steps (0: run all epochs)");
-  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per device batch (one forward/backward)");
-  auto& accum = flags.add("accum-steps", int64_t{16}, "device batches per optimizer step (global batch = product)");
-  auto& base_lr = flags.add("base-lr", -1.0, "learning rate at global batch 256; negative: the preset's");
-  auto& weight_decay = flags.add("weight-decay", -1.0, "LARS weight decay; negative: the preset's");
-  auto& tau_base = flags.add("tau", -1.0, "target decay rate at step 0; negative: the preset's");
-  auto& warmup_epochs = flags.add("warmup-epochs", 10.0, "linear warm-up, in epochs");
-  auto& device_name = flags.add("device", std::string("auto"), "cuda, cpu, or auto (cuda when present)");
-  auto& no_bf16 = flags.add_switch("no-bf16", "keep float32 on CUDA (no bfloat16 autocast)");
-  auto& no_channels_last = flags.add_switch("no-channels-last", "keep the default memory format on CUDA");
-  auto& workers = flags.add("workers", int64_t{0}, "loader threads (0: every core)");
-  auto& threads = flags.add("threads", int64_t{0}, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
-  auto& out_dir = flags.add("out", std::string("runs/imagenet_byol"), "checkpoint.pt and encoder.pt go here");
-  auto& resume = flags.add_switch("resume", "continue the run saved in --out");
-  auto& checkpoint_every = flags.add("checkpoint-every", int64_t{1000}, "optimizer steps between checkpoints");
-  auto& log_every = flags.add("log-every", int64_t{10}, "optimizer steps between log lines");
-  auto& peak_tflops = flags.add("peak-tflops", 989.0, "the device's dense bf16 peak for MFU (H100 SXM: 989)");
-  auto& seed = flags.add("seed", int64_t{0}, "seed of initialisation, data order and augmentation");
-  flags.parse(argc, argv);
+      "synthetic images; exports the trained encoder for torchvision.models.resnet50."};
+  std::string data_dir;
+  app.add_option("--data", data_dir, "training images: DIR/<class>/*.JPEG (ImageNet's train folder)");
+  bool synthetic = false;
+  app.add_flag("--synthetic", synthetic, "random images made on the device instead of --data (throughput)");
+  int64_t synthetic_images = 1281167;
+  app.add_option("--synthetic-images", synthetic_images, "images per synthetic epoch (ImageNet's)");
+  std::string arch = "resnet50";
+  app.add_option("--arch", arch, "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
+  int64_t image_size = 224;
+  app.add_option("--image-size", image_size, "view size in pixels");
+  int64_t preset_epochs = 1000;
+  app.add_option("--preset", preset_epochs,
+                 "the reference's base lr, weight decay and tau for a run of 40, 100, 300 or 1000 epochs");
+  int64_t epochs = 0;
+  app.add_option("--epochs", epochs, "epochs (the schedules' length); 0: the preset's");
+  int64_t steps_limit = 0;
+  app.add_option("--steps", steps_limit, "stop after this many optimizer steps (0: run all epochs)");
+  int64_t batch_size = 256;
+  app.add_option("--batch-size", batch_size, "images per device batch (one forward/backward)");
+  int64_t accum = 16;
+  app.add_option("--accum-steps", accum, "device batches per optimizer step (global batch = product)");
+  double base_lr = -1.0;
+  app.add_option("--base-lr", base_lr, "learning rate at global batch 256; negative: the preset's");
+  double weight_decay = -1.0;
+  app.add_option("--weight-decay", weight_decay, "LARS weight decay; negative: the preset's");
+  double tau_base = -1.0;
+  app.add_option("--tau", tau_base, "target decay rate at step 0; negative: the preset's");
+  double warmup_epochs = 10.0;
+  app.add_option("--warmup-epochs", warmup_epochs, "linear warm-up, in epochs");
+  std::string device_name = "auto";
+  app.add_option("--device", device_name, "cuda, cpu, or auto (cuda when present)");
+  bool no_bf16 = false;
+  app.add_flag("--no-bf16", no_bf16, "keep float32 on CUDA (no bfloat16 autocast)");
+  bool no_channels_last = false;
+  app.add_flag("--no-channels-last", no_channels_last, "keep the default memory format on CUDA");
+  int64_t workers = 0;
+  app.add_option("--workers", workers, "loader threads (0: every core)");
+  int64_t threads = 0;
+  app.add_option("--threads", threads, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
+  std::string out_dir = "runs/imagenet_byol";
+  app.add_option("--out", out_dir, "checkpoint.pt and encoder.pt go here");
+  bool resume = false;
+  app.add_flag("--resume", resume, "continue the run saved in --out");
+  int64_t checkpoint_every = 1000;
+  app.add_option("--checkpoint-every", checkpoint_every, "optimizer steps between checkpoints");
+  int64_t log_every = 10;
+  app.add_option("--log-every", log_every, "optimizer steps between log lines");
+  double peak_tflops = 989.0;
+  app.add_option("--peak-tflops", peak_tflops, "the device's dense bf16 peak for MFU (H100 SXM: 989)");
+  int64_t seed = 0;
+  app.add_option("--seed", seed, "seed of initialisation, data order and augmentation");
+  byol_examples::parse_or_exit(app, argc, argv);
   const auto preset = byol_examples::or_exit(2, "--preset: ", [&] { return byol::presets::imagenet(preset_epochs); });
   if (epochs <= 0) epochs = preset.epochs;
   if (base_lr < 0) base_lr = preset.base_lr;

@@ -16,7 +16,6 @@
 #include <torch/torch.h>
 
 #include "common/cli.hpp"
-#include "common/flags.hpp"
 
 #include <iomanip>
 #include <iostream>
@@ -24,24 +23,38 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  byol_examples::Flags flags(
+  CLI::App app{
       "linear_eval: docs/spec.md's linear evaluation of an encoder exported by imagenet_byol (or any state dict\n"
-      "with torchvision's ResNet names).");
-  auto& encoder_path = flags.add("encoder", std::string(), "the exported encoder (encoder.pt); empty: random init");
-  auto& arch = flags.add("arch", std::string("resnet50"), "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
-  auto& train_dir = flags.add("train", std::string(), "training images DIR/<class>/*");
-  auto& val_dir = flags.add("val", std::string(), "validation images DIR/<class>/*");
-  auto& synthetic = flags.add_switch("synthetic", "random images and labels instead of folders (a smoke test)");
-  auto& epochs = flags.add("epochs", int64_t{80}, "epochs of the linear classifier");
-  auto& batch_size = flags.add("batch-size", int64_t{256}, "images per step");
-  auto& base_lr = flags.add("base-lr", 0.2, "learning rate at batch 256 (scaled by batch / 256), cosine to 0");
-  auto& image_size = flags.add("image-size", int64_t{224}, "crop size");
-  auto& resize = flags.add("resize", int64_t{256}, "test transform: shorter side before the centre crop");
-  auto& device_name = flags.add("device", std::string("auto"), "cuda, cpu, or auto");
-  auto& workers = flags.add("workers", int64_t{0}, "decoding threads (0: every core)");
-  auto& threads = flags.add("threads", int64_t{0}, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
-  auto& seed = flags.add("seed", int64_t{0}, "seed");
-  flags.parse(argc, argv);
+      "with torchvision's ResNet names)."};
+  std::string encoder_path;
+  app.add_option("--encoder", encoder_path, "the exported encoder (encoder.pt); empty: random init");
+  std::string arch = "resnet50";
+  app.add_option("--arch", arch, "encoder: resnet18, resnet34, resnet50, resnet101, resnet152");
+  std::string train_dir;
+  app.add_option("--train", train_dir, "training images DIR/<class>/*");
+  std::string val_dir;
+  app.add_option("--val", val_dir, "validation images DIR/<class>/*");
+  bool synthetic = false;
+  app.add_flag("--synthetic", synthetic, "random images and labels instead of folders (a smoke test)");
+  int64_t epochs = 80;
+  app.add_option("--epochs", epochs, "epochs of the linear classifier");
+  int64_t batch_size = 256;
+  app.add_option("--batch-size", batch_size, "images per step");
+  double base_lr = 0.2;
+  app.add_option("--base-lr", base_lr, "learning rate at batch 256 (scaled by batch / 256), cosine to 0");
+  int64_t image_size = 224;
+  app.add_option("--image-size", image_size, "crop size");
+  int64_t resize = 256;
+  app.add_option("--resize", resize, "test transform: shorter side before the centre crop");
+  std::string device_name = "auto";
+  app.add_option("--device", device_name, "cuda, cpu, or auto");
+  int64_t workers = 0;
+  app.add_option("--workers", workers, "decoding threads (0: every core)");
+  int64_t threads = 0;
+  app.add_option("--threads", threads, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
+  int64_t seed = 0;
+  app.add_option("--seed", seed, "seed");
+  byol_examples::parse_or_exit(app, argc, argv);
 
   if (synthetic == (!train_dir.empty() || !val_dir.empty()) || (!synthetic && (train_dir.empty() || val_dir.empty()))) {
     std::cerr << "error: pass --train DIR and --val DIR, or --synthetic\n";

@@ -1,10 +1,12 @@
 // BYOL on synthetic images for a few steps, printing the loss: the smallest complete use of the
 // library (learner, LARS, both schedules), with no data to download.
 //
-//   synthetic_byol [--steps N] [--batch B] [--threads T]
+//   synthetic_byol [--steps N] [--batch B] [--threads T]   (--help lists the defaults)
 #include <byol/byol.hpp>
 
 #include <torch/torch.h>
+
+#include "common/cli.hpp"
 
 #include <chrono>
 #include <cstdlib>
@@ -37,31 +39,13 @@ torch::Tensor random_view(const torch::Tensor& images) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  CLI::App app{"synthetic_byol: BYOL on synthetic images for a few steps, printing the loss."};
   int64_t steps = 20, batch = 64, threads = 0;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto next = [&]() -> int64_t {
-      if (i + 1 >= argc) {
-        std::cerr << arg << " needs a value\n";
-        std::exit(2);
-      }
-      return std::stoll(argv[++i]);
-    };
-    if (arg == "--steps") steps = next();
-    else if (arg == "--batch") batch = next();
-    else if (arg == "--threads") threads = next();
-    else if (arg == "--help" || arg == "-h") {
-      std::cout << "usage: synthetic_byol [--steps N (20)] [--batch B (64)] [--threads T (OMP_NUM_THREADS or all)]\n";
-      return 0;
-    } else {
-      std::cerr << "unknown flag " << arg << " (try --help)\n";
-      return 2;
-    }
-  }
-  if (threads <= 0) {
-    const char* omp = std::getenv("OMP_NUM_THREADS");
-    threads = omp != nullptr && std::atoi(omp) > 0 ? std::atoi(omp) : std::max(1u, std::thread::hardware_concurrency());
-  }
+  app.add_option("--steps", steps, "optimizer steps")->check(CLI::Range(1, 1000000));
+  app.add_option("--batch", batch, "images per step (two views each)")->check(CLI::Range(1, 1000000));
+  app.add_option("--threads", threads, "LibTorch threads (0: OMP_NUM_THREADS, else every core)");
+  byol_examples::parse_or_exit(app, argc, argv);
+  threads = byol_examples::choose_threads(threads);
   torch::set_num_threads(static_cast<int>(threads));
   torch::manual_seed(0);
   std::srand(0);
@@ -76,7 +60,7 @@ int main(int argc, char** argv) {
                                                        .predictor_hidden_dim(512));
   const double peak_lr = 0.2 * static_cast<double>(batch) / 256;
   byol::optim::LARS lars(model.online_parameters(), byol::optim::LARSOptions(peak_lr).weight_decay(1.5e-6));
-  byol::schedule::WarmupCosineLR schedule(lars, std::max<int64_t>(1, steps / 10), steps);
+  byol::schedule::WarmupCosineLR schedule(lars, std::min<int64_t>(steps - 1, std::max<int64_t>(1, steps / 10)), steps);
 
   const auto images = synthetic_images(batch * 4, size);
   const auto start = std::chrono::steady_clock::now();

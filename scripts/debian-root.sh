@@ -6,11 +6,11 @@
 #   scripts/debian-root.sh run  VARIANT -- CMD...  # runs CMD in it, in the current folder
 #
 # VARIANT is one of:
-#   lts2x     LibTorch 2.6 (CPU) with Gloo's headers, g++ 14, CMake 3.31, Catch2 3, Google Benchmark 1.9, Python's
-#             torch 2.6 and torchvision 0.21: the LibTorch 2.x test lane (scripts/test.sh)
+#   lts2x     LibTorch 2.6 (CPU) with Gloo's headers, g++ 14, CMake 3.31, Catch2 3, Google Benchmark 1.9, CLI11,
+#             PLplot, Python's torch 2.6 and torchvision 0.21: the LibTorch 2.x test lane (scripts/test.sh)
 #   bare      LibTorch 2.6 and Python's torch, CMake, ninja and g++ only: the stand-in for the GPU
 #             machine in the GPU check's rehearsal (scripts/gpu-rehearsal.sh)
-#   cuda      LibTorch 2.6 built for CUDA with CUDA 12.4's headers (contrib, non-free): compiles
+#   cuda      LibTorch 2.6 built for CUDA with CUDA 12.4's headers (contrib, non-free), and CLI11: compiles
 #             the CUDA paths, links nothing (scripts/cuda-compile-check.sh)
 #
 # Roots live in $BYOL_ROOTS (default /var/cache/byol/roots), outside any clone, so CI on a machine
@@ -30,10 +30,10 @@ common=(ca-certificates g++ cmake make ninja-build ccache pkgconf)
 case "$variant" in
   lts2x) packages=("${common[@]}" libtorch-dev libopenblas0-pthread libgloo-dev catch2 libbenchmark-dev
                    libturbojpeg0-dev libpng-dev zlib1g-dev dataset-fashion-mnist
-                   python3-torch python3-torchvision) ;;
+                   libcli11-dev libplplot-dev plplot-driver-cairo python3-torch python3-torchvision) ;;
   bare)  packages=(ca-certificates g++ cmake ninja-build libtorch-dev libopenblas0-pthread python3-torch) ;;
   cuda)  packages=(ca-certificates g++ libtorch-cuda-dev nvidia-cuda-dev catch2 libbenchmark-dev
-                   libturbojpeg0-dev libpng-dev zlib1g-dev) ;;
+                   libturbojpeg0-dev libpng-dev zlib1g-dev libcli11-dev) ;;
   *) echo "debian-root.sh: unknown VARIANT '$variant' (lts2x, bare or cuda)" >&2; exit 2 ;;
 esac
 suite=trixie

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with a CUDA GPU and PyTorch's pip package but no internet, Catch2,
-# Google Benchmark, TurboJPEG or libpng, it builds byol against torch's own LibTorch and the
-# libraries that scripts/pack-gpu-deps.sh packed into .carry/deps, runs the CUDA test cases,
+# Google Benchmark, TurboJPEG, libpng, CLI11 or PLplot, it builds byol against torch's own LibTorch
+# and the libraries that scripts/pack-gpu-deps.sh packed into .carry/deps (fashion_mnist without
+# its plot: -DBYOL_EXAMPLES_PLOT=OFF), runs the CUDA test cases,
 # ResNet-50 BYOL beside PyTorch eager, the CUDA benchmarks beside their baselines, then the rest
 # of the tests. Without a GPU (the rehearsal, scripts/gpu-rehearsal.sh) it runs every step but
 # the CUDA ones, which it reports as skipped.
@@ -159,6 +160,7 @@ if [ $gpu = 1 ]; then
 fi
 step "1 configure" 90 "$out/build.log" \
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBYOL_REQUIRE_DATA=ON -DBYOL_REQUIRE_TESTS=ON \
+    -DBYOL_EXAMPLES_PLOT=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$deps" "${cuda_args[@]}" || {
   tail -40 "$out/build.log"; say "configure failed: nothing else can run"; exit 1; }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check's rehearsal on a machine without a GPU: scripts/gpu-check.sh, end to end, in a
 # Debian 13 root that stands in for the GPU machine (LibTorch 2.6 and Python's torch, CMake,
-# ninja and g++; no Catch2, Google Benchmark, TurboJPEG or libpng: the `bare` root of
+# ninja and g++; no Catch2, Google Benchmark, TurboJPEG, libpng, CLI11 or PLplot: the `bare` root of
 # scripts/debian-root.sh), from a clean clone of HEAD and with only what
 # scripts/pack-gpu-deps.sh packs. Only the CUDA steps are skipped, so a device run can fail
 # only on what needs a GPU. Commit first: the clone has only what HEAD has.

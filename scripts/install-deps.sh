@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev               # bench/
   libturbojpeg0-dev libpng-dev zlib1g-dev   # image decoding (byol::data)
   dataset-fashion-mnist          # the demo's data, in /usr/share/datasets/fashion-mnist
+  libcli11-dev                   # the examples' flags (CLI11, header-only)
+  libplplot-dev plplot-driver-cairo   # fashion_mnist's plot.png (PLplot; its pngcairo device at run time)
   python3-torchvision            # tests: Python's torch.load reads our export; bench/python baselines
   debootstrap                    # the LibTorch 2.x test lane's Debian 13 root (scripts/debian-root.sh)
   clang-14 libclang-rt-14-dev libomp-14-dev   # the sanitize lane: ASan/UBSan runtimes, libFuzzer, clang's OpenMP

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Packs what the GPU machine lacks into .carry/deps, an ignored folder that the device tool
-# carries along (carry: [".carry"]): Catch2, Google Benchmark, TurboJPEG, libpng and zlib, with
-# their headers, libraries, CMake package files and pkg-config files, from this machine's Debian
-# 12 packages. Absolute /usr paths in the CMake and pkg-config files become @CARRY@, which
+# carries along (carry: [".carry"]): Catch2, Google Benchmark, TurboJPEG, libpng, zlib and CLI11
+# (the examples' flags; header-only), with their headers, libraries, CMake package files and
+# pkg-config files, from this machine's Debian 12 packages. PLplot (fashion_mnist's plot) is not
+# packed: its drivers load at run time, with cairo, pango and fontconfig behind them;
+# gpu-check.sh configures with -DBYOL_EXAMPLES_PLOT=OFF instead. Absolute /usr paths in the CMake and pkg-config files become @CARRY@, which
 # scripts/gpu-check.sh replaces with the folder's real path there.
 #
 # Symbolic links are packed as relative links to a packed file (an absolute link would dangle on
@@ -15,14 +17,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 packages=(catch2 libbenchmark-dev libbenchmark1debian libturbojpeg0-dev libturbojpeg0 libjpeg62-turbo-dev
-          libjpeg62-turbo libpng-dev libpng16-16 zlib1g-dev zlib1g)
+          libjpeg62-turbo libpng-dev libpng16-16 zlib1g-dev zlib1g libcli11-dev)
 dest=.carry/deps
 rm -rf "$dest"
 mkdir -p "$dest"
 for p in "${packages[@]}"; do
   dpkg -L "$p" | while read -r f; do
     case "$f" in
-      /usr/include/*|/usr/lib/*|/lib/x86_64-linux-gnu/*) ;;
+      /usr/include/*|/usr/lib/*|/lib/x86_64-linux-gnu/*|/usr/share/cmake/*) ;;
       *) continue ;;
     esac
     [ -f "$f" ] || [ -L "$f" ] || continue
@@ -55,6 +57,7 @@ if [ -n "$dangling" ]; then
   exit 1
 fi
 for must in include/catch2/catch.hpp include/benchmark/benchmark.h include/turbojpeg.h include/png.h include/zlib.h \
+            include/CLI/CLI.hpp share/cmake/CLI11/CLI11Config.cmake \
             lib/x86_64-linux-gnu/libturbojpeg.so lib/x86_64-linux-gnu/libpng.so lib/x86_64-linux-gnu/libz.so \
             lib/x86_64-linux-gnu/libbenchmark.so; do
   [ -e "$dest/$must" ] || { echo "pack-gpu-deps.sh: $must is missing from the pack" >&2; exit 1; }

@@ -2,8 +2,8 @@
 # kill -9 and resume: fashion_mnist killed with SIGKILL after a checkpoint was written, twice, at
 # two moments, and resumed with --resume each time (the last time with its newest checkpoint
 # damaged, so from checkpoint.pt.prev), ends in the same state, bit for bit (its "state
-# digest"), as the same run uninterrupted. Then a garbled metrics.csv must stop --resume with
-# exit 1 and a message naming it.
+# digest"), as the same run uninterrupted, with the same metrics.csv. Then a metrics.csv that is
+# not the run's must stop --resume with exit 1 and a message naming it.
 #
 #   tests/kill_resume.sh <fashion_mnist> <scratch folder>
 #
@@ -84,13 +84,23 @@ if [ "$resumed" != "$straight" ]; then
   exit 1
 fi
 
-# A garbled metrics.csv stops --resume with a message naming it (exit 1), not an abort.
+# metrics.csv, appended to by four processes, has the uninterrupted run's rows, none twice (the
+# online probe's column aside: its running accuracy restarts with each process).
+if ! cmp -s <(cut -d, -f1-6,8 "$work/straight/metrics.csv") <(cut -d, -f1-6,8 "$run/metrics.csv"); then
+  diff <(cut -d, -f1-6,8 "$work/straight/metrics.csv") <(cut -d, -f1-6,8 "$run/metrics.csv") | head -20
+  echo "the resumed run's metrics.csv differs from the uninterrupted run's"
+  exit 1
+fi
+echo "metrics.csv: $(($(wc -l <"$run/metrics.csv") - 1)) rows, as the uninterrupted run's"
+
+# A metrics.csv shorter than the checkpoint recorded (another file) stops --resume with a message
+# naming it (exit 1), not an abort.
 printf 'step,loss\n12,not-a-number\n' >"$run/metrics.csv"
 rc=0
 "$exe" "${common[@]}" --out "$run" --resume >"$work/garbled.log" 2>&1 || rc=$?
 if [ "$rc" -ne 1 ] || ! grep -q "metrics.csv" "$work/garbled.log"; then
   cat "$work/garbled.log"
-  echo "--resume with a garbled metrics.csv: exit $rc (expected 1, with a message naming metrics.csv)"
+  echo "--resume with a foreign metrics.csv: exit $rc (expected 1, with a message naming metrics.csv)"
   exit 1
 fi
-echo "garbled metrics.csv: exit 1, $(grep -m 1 -o 'error.*' "$work/garbled.log" || true)"
+echo "foreign metrics.csv: exit 1, $(grep -m 1 -o 'error.*' "$work/garbled.log" || true)"

@@ -1,183 +1,196 @@
-// Line charts rendered into an RGB image (uint8 [3, H, W]) with a built-in 5x7 pixel font, so
-// the examples can write training curves as PNG files without a plotting library.
+// Line charts as a PNG file, drawn by PLplot (Debian: libplplot-dev to build; its pngcairo device,
+// plplot-driver-cairo, at run time): charts side by side, each with a title, labelled axes,
+// numbered ticks, a grid and a legend. The examples' CMake defines BYOL_EXAMPLES_PLOT when it
+// found PLplot; without it (configured with -DBYOL_EXAMPLES_PLOT=OFF) no PNG can be drawn and
+// plot_unavailable() says so.
 #pragma once
-
-#include <ATen/ATen.h>
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <map>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
+
+#include <c10/util/Exception.h>
+
+#ifdef BYOL_EXAMPLES_PLOT
+#include <plplot/plplot.h>
+#include <plplot/plstream.h>
+
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+#endif
 
 namespace byol_examples {
 
-using Rgb = std::array<uint8_t, 3>;
-
+/// One curve: points (x[i], y[i]); a non-finite y leaves a gap. `markers` draws a dot at each
+/// point (for sparse series, such as one value per epoch).
 struct Series {
   std::string name;
   std::vector<double> x, y;
-  Rgb color;
+  std::array<int, 3> rgb;
+  bool markers = false;
 };
 
-namespace plot_detail {
+/// One chart: its title, axis labels, curves, and where the legend goes (top right by default,
+/// bottom right for curves that rise).
+struct Chart {
+  std::string title, x_label, y_label;
+  std::vector<Series> series;
+  bool legend_bottom = false;
+};
 
-// 5x7 glyphs, one string per row, '#' = ink. Lower-case letters print as upper-case.
-inline const std::map<char, std::array<const char*, 7>>& font() {
-  static const std::map<char, std::array<const char*, 7>> glyphs = {
-      {'0', {" ### ", "#   #", "#  ##", "# # #", "##  #", "#   #", " ### "}},
-      {'1', {"  #  ", " ##  ", "  #  ", "  #  ", "  #  ", "  #  ", " ### "}},
-      {'2', {" ### ", "#   #", "    #", "   # ", "  #  ", " #   ", "#####"}},
-      {'3', {"#####", "   # ", "  #  ", "   # ", "    #", "#   #", " ### "}},
-      {'4', {"   # ", "  ## ", " # # ", "#  # ", "#####", "   # ", "   # "}},
-      {'5', {"#####", "#    ", "#### ", "    #", "    #", "#   #", " ### "}},
-      {'6', {"  ## ", " #   ", "#    ", "#### ", "#   #", "#   #", " ### "}},
-      {'7', {"#####", "    #", "   # ", "  #  ", " #   ", " #   ", " #   "}},
-      {'8', {" ### ", "#   #", "#   #", " ### ", "#   #", "#   #", " ### "}},
-      {'9', {" ### ", "#   #", "#   #", " ####", "    #", "   # ", " ##  "}},
-      {'.', {"     ", "     ", "     ", "     ", "     ", " ##  ", " ##  "}},
-      {'-', {"     ", "     ", "     ", "#####", "     ", "     ", "     "}},
-      {':', {"     ", " ##  ", " ##  ", "     ", " ##  ", " ##  ", "     "}},
-      {'%', {"##   ", "##  #", "   # ", "  #  ", " #   ", "#  ##", "   ##"}},
-      {'/', {"     ", "    #", "   # ", "  #  ", " #   ", "#    ", "     "}},
-      {'(', {"   # ", "  #  ", " #   ", " #   ", " #   ", "  #  ", "   # "}},
-      {')', {" #   ", "  #  ", "   # ", "   # ", "   # ", "  #  ", " #   "}},
-      {'=', {"     ", "     ", "#####", "     ", "#####", "     ", "     "}},
-      {'A', {" ### ", "#   #", "#   #", "#####", "#   #", "#   #", "#   #"}},
-      {'B', {"#### ", "#   #", "#   #", "#### ", "#   #", "#   #", "#### "}},
-      {'C', {" ### ", "#   #", "#    ", "#    ", "#    ", "#   #", " ### "}},
-      {'D', {"#### ", "#   #", "#   #", "#   #", "#   #", "#   #", "#### "}},
-      {'E', {"#####", "#    ", "#    ", "#### ", "#    ", "#    ", "#####"}},
-      {'F', {"#####", "#    ", "#    ", "#### ", "#    ", "#    ", "#    "}},
-      {'G', {" ### ", "#   #", "#    ", "# ###", "#   #", "#   #", " ####"}},
-      {'H', {"#   #", "#   #", "#   #", "#####", "#   #", "#   #", "#   #"}},
-      {'I', {" ### ", "  #  ", "  #  ", "  #  ", "  #  ", "  #  ", " ### "}},
-      {'J', {"  ###", "   # ", "   # ", "   # ", "   # ", "#  # ", " ##  "}},
-      {'K', {"#   #", "#  # ", "# #  ", "##   ", "# #  ", "#  # ", "#   #"}},
-      {'L', {"#    ", "#    ", "#    ", "#    ", "#    ", "#    ", "#####"}},
-      {'M', {"#   #", "## ##", "# # #", "# # #", "#   #", "#   #", "#   #"}},
-      {'N', {"#   #", "#   #", "##  #", "# # #", "#  ##", "#   #", "#   #"}},
-      {'O', {" ### ", "#   #", "#   #", "#   #", "#   #", "#   #", " ### "}},
-      {'P', {"#### ", "#   #", "#   #", "#### ", "#    ", "#    ", "#    "}},
-      {'Q', {" ### ", "#   #", "#   #", "#   #", "# # #", "#  # ", " ## #"}},
-      {'R', {"#### ", "#   #", "#   #", "#### ", "# #  ", "#  # ", "#   #"}},
-      {'S', {" ####", "#    ", "#    ", " ### ", "    #", "    #", "#### "}},
-      {'T', {"#####", "  #  ", "  #  ", "  #  ", "  #  ", "  #  ", "  #  "}},
-      {'U', {"#   #", "#   #", "#   #", "#   #", "#   #", "#   #", " ### "}},
-      {'V', {"#   #", "#   #", "#   #", "#   #", "#   #", " # # ", "  #  "}},
-      {'W', {"#   #", "#   #", "#   #", "# # #", "# # #", "# # #", " # # "}},
-      {'X', {"#   #", "#   #", " # # ", "  #  ", " # # ", "#   #", "#   #"}},
-      {'Y', {"#   #", "#   #", " # # ", "  #  ", "  #  ", "  #  ", "  #  "}},
-      {'Z', {"#####", "    #", "   # ", "  #  ", " #   ", "#    ", "#####"}},
-  };
-  return glyphs;
+/// Why this program cannot draw a PNG, or "" when it can.
+inline std::string plot_unavailable() {
+#ifdef BYOL_EXAMPLES_PLOT
+  // PLplot loads its devices at run time: without plplot-driver-cairo, pngcairo is not there (and
+  // asking plinit for it would prompt on stdin for another device).
+  static const std::string why = [] {
+    std::vector<const char*> menu(256), names(256);
+    const char** menu_ptr = menu.data();
+    const char** names_ptr = names.data();
+    int count = static_cast<int>(names.size());
+    plgDevs(&menu_ptr, &names_ptr, &count);
+    for (int i = 0; i < count; ++i) {
+      if (std::string(names[static_cast<size_t>(i)]) == "pngcairo") return std::string();
+    }
+    return std::string("PLplot's pngcairo device is not installed (Debian: plplot-driver-cairo)");
+  }();
+  return why;
+#else
+  return "built without PLplot (configured with -DBYOL_EXAMPLES_PLOT=OFF)";
+#endif
 }
 
-class Canvas {
- public:
-  Canvas(int64_t width, int64_t height) : w_(width), h_(height), pixels_(static_cast<size_t>(3 * width * height), 255) {}
+#ifdef BYOL_EXAMPLES_PLOT
+namespace plot_detail {
 
-  void set(int64_t x, int64_t y, const Rgb& c) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_) return;
-    for (int k = 0; k < 3; ++k) pixels_[static_cast<size_t>((k * h_ + y) * w_ + x)] = c[static_cast<size_t>(k)];
-  }
-
-  void line(double x0, double y0, double x1, double y1, const Rgb& c, int thickness = 1) {
-    const int64_t steps = static_cast<int64_t>(std::max(std::abs(x1 - x0), std::abs(y1 - y0))) + 1;
-    for (int64_t i = 0; i <= steps; ++i) {
-      const double t = static_cast<double>(i) / static_cast<double>(steps);
-      const int64_t x = std::lround(x0 + t * (x1 - x0)), y = std::lround(y0 + t * (y1 - y0));
-      for (int dx = 0; dx < thickness; ++dx)
-        for (int dy = 0; dy < thickness; ++dy) set(x + dx, y + dy, c);
-    }
-  }
-
-  void text(int64_t x, int64_t y, const std::string& s, const Rgb& c, int scale = 1) {
-    for (const char raw : s) {
-      const char ch = static_cast<char>(std::toupper(static_cast<unsigned char>(raw)));
-      const auto it = font().find(ch);
-      if (it != font().end()) {
-        for (int row = 0; row < 7; ++row)
-          for (int col = 0; col < 5; ++col)
-            if (it->second[static_cast<size_t>(row)][col] == '#')
-              for (int a = 0; a < scale; ++a)
-                for (int b = 0; b < scale; ++b) set(x + col * scale + a, y + row * scale + b, c);
-      }
-      x += 6 * scale;
-    }
-  }
-
-  at::Tensor tensor() const {
-    return at::from_blob(const_cast<uint8_t*>(pixels_.data()), {3, h_, w_}, at::kByte).clone();
-  }
-
- private:
-  int64_t w_, h_;
-  std::vector<uint8_t> pixels_;
-};
-
-inline std::string number(double v) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, std::abs(v) >= 100 ? "%.0f" : (std::abs(v) >= 1 ? "%.2f" : "%.3f"), v);
-  return buffer;
+// A "nice" axis range around [lo, hi]: a little padding, and a unit range when all values agree.
+inline std::pair<double, double> padded(double lo, double hi) {
+  if (!(lo <= hi)) return {0.0, 1.0};
+  if (hi - lo < 1e-12 * std::max(1.0, std::abs(hi))) return {lo - 0.5, hi + 0.5};
+  const double pad = 0.05 * (hi - lo);
+  return {lo - pad, hi + pad};
 }
 
 }  // namespace plot_detail
+#endif
 
-/// A chart of one or more series: axes with min/max labels, a title and a legend.
-inline at::Tensor line_chart(const std::string& title, const std::string& x_label, const std::vector<Series>& series,
-                             int64_t width = 480, int64_t height = 320) {
-  plot_detail::Canvas canvas(width, height);
-  const Rgb ink{40, 40, 40}, grid{220, 220, 220};
-  const int64_t left = 56, right = width - 12, top = 28, bottom = height - 34;
-  double x_min = 1e300, x_max = -1e300, y_min = 1e300, y_max = -1e300;
-  for (const auto& s : series)
-    for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i])) continue;
-      x_min = std::min(x_min, s.x[i]);
-      x_max = std::max(x_max, s.x[i]);
-      y_min = std::min(y_min, s.y[i]);
-      y_max = std::max(y_max, s.y[i]);
+/// Draws `charts` side by side, each `width` x `height` pixels, into the PNG `path` (written to
+/// path.tmp, then renamed, so a reader never sees half a file). Throws c10::Error when the PNG
+/// cannot be written or plot_unavailable() is not empty.
+///
+///     Chart loss{"BYOL loss", "epoch", "loss", {{"loss", epochs, losses, {31, 119, 180}}}};
+///     plot_png("run/plot.png", {loss});
+inline void plot_png(const std::string& path, const std::vector<Chart>& charts, int width = 640, int height = 440) {
+#ifdef BYOL_EXAMPLES_PLOT
+  const std::string why = plot_unavailable();
+  TORCH_CHECK(why.empty(), "cannot draw ", path, ": ", why);
+  const std::string tmp = path + ".tmp";
+  // PLplot asks on stdin for another name when it cannot open the file: find out first.
+  TORCH_CHECK(std::ofstream(tmp).good(), "cannot write ", tmp);
+  {
+    plstream pls;
+    pls.sdev("pngcairo");
+    pls.sfnam(tmp.c_str());
+    pls.spage(0, 0, width * static_cast<int>(charts.size()), height, 0, 0);
+    pls.scolbg(255, 255, 255);
+    pls.scol0(1, 40, 40, 40);     // axes, labels, text
+    pls.scol0(2, 225, 225, 225);  // grid
+    pls.ssub(static_cast<int>(charts.size()), 1);
+    pls.init();
+    for (const auto& chart : charts) {
+      double x_lo = INFINITY, x_hi = -INFINITY, y_lo = INFINITY, y_hi = -INFINITY;
+      for (const auto& s : chart.series) {
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+          if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+          x_lo = std::min(x_lo, s.x[i]);
+          x_hi = std::max(x_hi, s.x[i]);
+          y_lo = std::min(y_lo, s.y[i]);
+          y_hi = std::max(y_hi, s.y[i]);
+        }
+      }
+      if (!(x_lo < x_hi)) {
+        std::tie(x_lo, x_hi) = plot_detail::padded(x_lo, x_hi);
+      } else if (std::any_of(chart.series.begin(), chart.series.end(), [](const Series& s) { return s.markers; })) {
+        std::tie(x_lo, x_hi) = plot_detail::padded(x_lo, x_hi);  // room for the first and last dots
+      }
+      std::tie(y_lo, y_hi) = plot_detail::padded(y_lo, y_hi);
+      pls.adv(0);
+      pls.schr(0, 0.8);
+      pls.vpor(0.12, 0.95, 0.15, 0.88);
+      pls.wind(x_lo, x_hi, y_lo, y_hi);
+      pls.col0(2);
+      pls.width(1);
+      pls.box("g", 0, 0, "g", 0, 0);
+      pls.col0(1);
+      pls.box("bcnst", 0, 0, "bcnstv", 0, 0);
+      pls.lab(chart.x_label.c_str(), chart.y_label.c_str(), chart.title.c_str());
+
+      std::vector<PLINT> options, colours, styles;
+      std::vector<PLFLT> widths, scales;
+      std::vector<PLINT> numbers;
+      std::vector<const char*> names, symbols;
+      for (size_t k = 0; k < chart.series.size(); ++k) {
+        const auto& s = chart.series[k];
+        const PLINT colour = static_cast<PLINT>(3 + k);
+        pls.scol0(colour, s.rgb[0], s.rgb[1], s.rgb[2]);
+        pls.col0(colour);
+        pls.width(2);
+        // Runs of finite points as polylines.
+        std::vector<PLFLT> xs, ys;
+        auto flush = [&] {
+          if (xs.size() > 1) pls.line(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+          if (xs.size() == 1 && !s.markers) pls.string(1, xs.data(), ys.data(), "•");  // a lone point
+          xs.clear();
+          ys.clear();
+        };
+        for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+          if (!std::isfinite(s.y[i])) {
+            flush();
+            continue;
+          }
+          xs.push_back(s.x[i]);
+          ys.push_back(s.y[i]);
+          if (s.markers) pls.string(1, &xs.back(), &ys.back(), "•");
+        }
+        flush();
+        const bool drawn = std::any_of(s.y.begin(), s.y.end(), [](double v) { return std::isfinite(v); });
+        if (!drawn) continue;  // no entry in the legend for a curve without points (yet)
+        options.push_back(s.markers ? PL_LEGEND_LINE | PL_LEGEND_SYMBOL : PL_LEGEND_LINE);
+        colours.push_back(colour);
+        styles.push_back(1);
+        widths.push_back(2);
+        scales.push_back(1);
+        numbers.push_back(1);
+        names.push_back(s.name.c_str());
+        symbols.push_back("•");
+      }
+      if (!names.empty()) {
+        PLFLT legend_width = 0, legend_height = 0;
+        const std::vector<PLINT> text_colours(names.size(), 1);
+        pls.legend(&legend_width, &legend_height, PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX,
+                   PL_POSITION_INSIDE | PL_POSITION_RIGHT | (chart.legend_bottom ? PL_POSITION_BOTTOM : PL_POSITION_TOP),
+                   0.02, 0.03, 0.08, 0, 2, 1, 0, 0, static_cast<PLINT>(names.size()), options.data(), 1.0,
+                   0.8, 2.0, 0.0, text_colours.data(), names.data(), nullptr, nullptr, nullptr, nullptr,
+                   colours.data(), styles.data(), widths.data(), colours.data(), scales.data(), numbers.data(),
+                   symbols.data());
+      }
     }
-  if (x_min > x_max) x_min = 0, x_max = 1, y_min = 0, y_max = 1;
-  if (x_max == x_min) x_max = x_min + 1;
-  if (y_max == y_min) y_max = y_min + 1;
-  const double pad = 0.05 * (y_max - y_min);
-  y_min -= pad;
-  y_max += pad;
-  auto px = [&](double x) { return left + (x - x_min) / (x_max - x_min) * static_cast<double>(right - left); };
-  auto py = [&](double y) { return bottom - (y - y_min) / (y_max - y_min) * static_cast<double>(bottom - top); };
-  for (int k = 1; k < 4; ++k) {
-    const double y = top + k * (bottom - top) / 4.0;
-    canvas.line(static_cast<double>(left), y, static_cast<double>(right), y, grid);
-  }
-  canvas.line(static_cast<double>(left), static_cast<double>(top), static_cast<double>(left), static_cast<double>(bottom), ink);
-  canvas.line(static_cast<double>(left), static_cast<double>(bottom), static_cast<double>(right), static_cast<double>(bottom), ink);
-  canvas.text(left, 8, title, ink, 2);
-  canvas.text(2, top, plot_detail::number(y_max), ink);
-  canvas.text(2, bottom - 7, plot_detail::number(y_min), ink);
-  canvas.text(left, bottom + 6, plot_detail::number(x_min), ink);
-  const std::string xmax = plot_detail::number(x_max);
-  canvas.text(right - 6 * static_cast<int64_t>(xmax.size()), bottom + 6, xmax, ink);
-  canvas.text((left + right) / 2 - 3 * static_cast<int64_t>(x_label.size()), bottom + 18, x_label, ink);
-  int64_t legend_y = top + 6;
-  for (const auto& s : series) {
-    for (size_t i = 1; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i - 1]) || !std::isfinite(s.y[i])) continue;
-      canvas.line(px(s.x[i - 1]), py(s.y[i - 1]), px(s.x[i]), py(s.y[i]), s.color, 2);
-    }
-    if (s.x.size() == 1) canvas.line(px(s.x[0]), py(s.y[0]), px(s.x[0]) + 2, py(s.y[0]), s.color, 3);
-    const int64_t lx = right - 6 * static_cast<int64_t>(s.name.size()) - 24;
-    canvas.line(static_cast<double>(lx), static_cast<double>(legend_y + 3), static_cast<double>(lx + 14),
-                static_cast<double>(legend_y + 3), s.color, 2);
-    canvas.text(lx + 18, legend_y, s.name, ink);
-    legend_y += 12;
-  }
-  return canvas.tensor();
+  }  // the stream's destructor finishes the page and writes the file
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(tmp, ec);
+  TORCH_CHECK(!ec && size > 0, "cannot write ", tmp, ec ? ": " + ec.message() : std::string(" (disk full?)"));
+  std::filesystem::rename(tmp, path, ec);
+  TORCH_CHECK(!ec, "cannot rename ", tmp, " to ", path, ": ", ec.message());
+#else
+  (void)charts, (void)width, (void)height;
+  TORCH_CHECK(false, "cannot draw ", path, ": ", plot_unavailable());
+#endif
 }
 
 }  // namespace byol_examples
