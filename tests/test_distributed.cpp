@@ -522,11 +522,18 @@ TEST_CASE("distributed worker", "[.][distributed_worker]") {
               << group.local_rank() << ", sum " << t.item<double>() << std::endl;
   } else if (mode == "exit3") {  // tests/launch_check.sh: rank 1 fails, rank 0 would wait for long
     if (group.rank() == 1) {
+      // Once rank 0 has said where it is (so the script can check that it was stopped).
+      for (int i = 0; i < 3000 && !std::filesystem::exists(dir + "/rank0.pid"); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       std::_Exit(3);
     }
     // Busy elsewhere (not in a collective, which would notice rank 1's exit by itself): only the
     // launcher can end it in time.
-    std::ofstream(dir + "/rank0.pid") << ::getpid() << "\n";
+    {
+      std::ofstream(dir + "/rank0.pid.tmp") << ::getpid() << "\n";
+    }
+    std::filesystem::rename(dir + "/rank0.pid.tmp", dir + "/rank0.pid");
     std::cout << "rank 0 sleeps" << std::endl;
     std::this_thread::sleep_for(std::chrono::minutes(10));
   } else {
