@@ -373,6 +373,7 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
     state->collectives = std::make_unique<detail::CollectivesOf<c10d::ProcessGroupGloo>>(std::move(gloo));
     state->backend_name = "gloo";
 #else
+    (void)host_for_gloo;
     TORCH_CHECK(false, "byol::distributed: backend 'gloo' was not compiled in: Gloo's headers were not found "
                 "(Debian: apt-get install libgloo-dev) or BYOL_NO_GLOO is defined");
 #endif
@@ -717,6 +718,8 @@ struct ReducerState : std::enable_shared_from_this<ReducerState> {
     for (std::size_t p = 0; p < params.size(); ++p) {
       if (!ready[p]) {
         copy_in_locked(p, at::Tensor());
+        // A bucket starts as soon as it is full, while the next ones are still being filled.
+        launch_ready_locked(false);
       }
     }
     launch_ready_locked(false);
