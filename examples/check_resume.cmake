@@ -1,5 +1,7 @@
 # fashion_mnist resumed after an interruption ends in the same state, bit for bit, as the same run
 # uninterrupted: cmake -DEXE=<fashion_mnist> -DWORK=<scratch dir> -P check_resume.cmake
+# With -DLAUNCH=<scripts/launch.sh> -DRANKS=N -DBATCH=B every run is N data-parallel processes of
+# B images each (default: one process of 128): every rank must end in the same state too.
 if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
   # cmake_language(EXIT) needs CMake 3.29 (Debian 12 has 3.25): a marker that the test's
   # SKIP_REGULAR_EXPRESSION reports as skipped, printed on this path only.
@@ -7,18 +9,33 @@ if(NOT EXISTS /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz)
   return()
 endif()
 file(REMOVE_RECURSE ${WORK})
-set(common --limit-train 768 --epochs 2 --batch-size 128 --threads 1 --workers 1 --knn-every 0 --no-eval
+if(NOT DEFINED BATCH)
+  set(BATCH 128)
+endif()
+set(prefix ${EXE})
+if(DEFINED LAUNCH)
+  set(prefix ${LAUNCH} -n ${RANKS} -- ${EXE})
+else()
+  set(RANKS 1)
+endif()
+set(common --limit-train 768 --epochs 2 --batch-size ${BATCH} --threads 1 --workers 1 --knn-every 0 --no-eval
            --checkpoint-every 4 --width 8 --hidden-dim 64 --projection-dim 32)
 function(run_and_digest out_var)
-  execute_process(COMMAND ${EXE} ${common} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  execute_process(COMMAND ${prefix} ${common} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(rc)
     message(FATAL_ERROR "${EXE} ${ARGN} failed (${rc}):\n${out}\n${err}")
   endif()
-  string(REGEX MATCH "state digest ([0-9a-f]+)" _ "${out}")
-  if(NOT CMAKE_MATCH_1)
-    message(FATAL_ERROR "no state digest in:\n${out}")
+  # Each rank prints its own digest; they must agree.
+  string(REGEX MATCHALL "state digest [0-9a-f]+" digests "${out}")
+  list(REMOVE_DUPLICATES digests)
+  list(LENGTH digests distinct)
+  string(REGEX MATCHALL "state digest" printed "${out}")
+  list(LENGTH printed count)
+  if(NOT count EQUAL RANKS OR NOT distinct EQUAL 1)
+    message(FATAL_ERROR "expected one state digest from each of ${RANKS} rank(s), all equal, in:\n${out}")
   endif()
-  set(${out_var} ${CMAKE_MATCH_1} PARENT_SCOPE)
+  string(REGEX REPLACE "state digest " "" digest "${digests}")
+  set(${out_var} ${digest} PARENT_SCOPE)
 endfunction()
 run_and_digest(straight --out ${WORK}/straight)
 run_and_digest(stopped --out ${WORK}/resumed --stop-after 5)

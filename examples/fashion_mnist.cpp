@@ -4,6 +4,11 @@
 // accuracies, drawn with PLplot) and atomic checkpoints; --resume continues a run; Ctrl-C saves
 // and exits.
 //
+// As N data-parallel processes (scripts/launch.sh -n N -- fashion_mnist ..., or torchrun): each
+// rank reads its shard of every epoch, --batch-size images per step (global batch N x that, and
+// the learning rate scaled by it), batch norm synchronized over the ranks, gradients averaged;
+// rank 0 alone prints, writes metrics.csv, plot.png and the checkpoints (the others wait).
+//
 //   fashion_mnist [--epochs N] [--out DIR] [--resume] [--data IMAGE_FOLDER] ... (--help lists all)
 #include <byol/augment.hpp>
 #include <byol/byol.hpp>
@@ -16,6 +21,7 @@
 #include "common/images.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
+#include "common/ranks.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -26,6 +32,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -248,9 +255,10 @@ struct Scores {
 
 template <typename Encoder>
 Scores evaluate(Encoder& encoder, const Data& d, const std::function<at::Tensor(const at::Tensor&)>& prep,
-                int64_t linear_epochs) {
-  const auto train_f = byol::eval::extract_features(encoder, d.train_images, 1024, prep);
-  const auto test_f = byol::eval::extract_features(encoder, d.test_images, 1024, prep);
+                int64_t linear_epochs, const byol::distributed::ProcessGroup& group) {
+  // Each rank extracts a share of the features; every rank then evaluates on all of them.
+  const auto train_f = byol_examples::gathered_features(encoder, d.train_images, 1024, prep, group);
+  const auto test_f = byol_examples::gathered_features(encoder, d.test_images, 1024, prep, group);
   Scores s;
   s.knn = byol::eval::knn_accuracy(train_f, d.train_labels, test_f, d.test_labels);
   s.linear = byol::eval::linear_eval(train_f, d.train_labels, test_f, d.test_labels,
@@ -315,6 +323,11 @@ int main(int argc, char** argv) {
   app.add_flag("--no-eval", no_eval, "skip the final evaluation (for quick runs)");
   byol_examples::parse_or_exit(app, argc, argv);
 
+  // One process, or one rank of N (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set).
+  const auto group = byol_examples::or_exit(1, "", [] { return byol::distributed::init_process_group(); });
+  const int64_t world = group.world_size();
+  const bool main_rank = byol::distributed::is_main_process(group);
+  std::ostream& out = byol_examples::main_out(group);
   const auto start = std::chrono::steady_clock::now();
   torch::set_num_threads(byol_examples::choose_threads(threads));
   torch::manual_seed(static_cast<uint64_t>(seed));
@@ -336,14 +349,14 @@ int main(int argc, char** argv) {
 
   // ---- data -------------------------------------------------------------------------------
   const int64_t size = image_size > 0 ? image_size : (folder.empty() ? 28 : 32);
-  std::cout << "loading data\n";
+  out << "loading data\n";
   Data data = byol_examples::or_exit(1, "", [&] { return load_data(folder, root, size, workers); });
   if (limit_train > 0 && limit_train < data.train_images.size(0)) {
     data.train_images = data.train_images.narrow(0, 0, limit_train);
     data.train_labels = data.train_labels.narrow(0, 0, limit_train);
   }
   const int64_t channels = data.train_images.size(1);
-  std::cout << "  " << data.description << ": " << data.train_images.size(0) << " training and "
+  out << "  " << data.description << ": " << data.train_images.size(0) << " training and "
             << data.test_images.size(0) << " test images, " << channels << "x" << data.train_images.size(2) << "x"
             << data.train_images.size(3) << ", " << data.classes << " classes\n";
 
@@ -372,16 +385,23 @@ int main(int argc, char** argv) {
   byol::eval::OnlineProbe probe(features, data.classes);
   std::vector<at::Tensor> trained = model.online_parameters();
   for (const auto& p : probe->parameters()) trained.push_back(p);
-  const double peak_lr = base_lr * static_cast<double>(batch_size) / 256.0;
+  if (world > 1) {
+    // Batch norm over the global batch, in the online network and the target (the probe has none).
+    const int64_t synced = byol::distributed::convert_sync_batchnorm(model, group);
+    out << "  " << world << " ranks: " << synced << " BatchNorm layers synchronized, global batch "
+        << world * batch_size << "\n";
+  }
+  const double peak_lr = base_lr * static_cast<double>(world * batch_size) / 256.0;
   byol::optim::LARS lars(trained, byol::optim::LARSOptions(peak_lr).weight_decay(weight_decay));
 
   byol::data::TensorSource source(data.train_images, data.train_labels);
   byol::data::LoaderOptions loader_options(batch_size);
   loader_options.epochs(epochs).seed(static_cast<uint64_t>(seed)).num_workers(workers);
-  const int64_t steps_per_epoch = data.train_images.size(0) / batch_size;
+  loader_options.rank(group.rank()).world_size(world);  // this rank's shard: N / world images an epoch
+  const int64_t steps_per_epoch = data.train_images.size(0) / world / batch_size;
   if (steps_per_epoch == 0) {
-    std::cerr << "error: --batch-size " << batch_size << " is larger than the training set ("
-              << data.train_images.size(0) << " images)\n";
+    std::cerr << "error: --batch-size " << batch_size << " is larger than the training set's share of each of "
+              << world << " ranks (" << data.train_images.size(0) / world << " images)\n";
     return 2;
   }
   const int64_t total_steps = steps_per_epoch * epochs;
@@ -396,25 +416,39 @@ int main(int argc, char** argv) {
   byol::TrainState state;
   state.module("model", model).module("probe", probe).optimizer("optimizer", lars).schedule("lr", schedule)
       .schedule("tau", tau).counter("step", step).counter("metrics_bytes", metrics.bytes());
+  // Every rank loads rank 0's checkpoint; rank 0 alone keeps metrics.csv.
   if (resume) {
     const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });
-    byol_examples::or_exit(1, "--resume: ", [&] { metrics.resume_at(step); });
-    rows = read_for_plot(metrics_path);
-    metrics.skip(rows.size());
-    std::cout << "resumed from " << loaded.path << " at step " << step << "\n";
-  } else {
+    if (main_rank) {
+      byol_examples::or_exit(1, "--resume: ", [&] { metrics.resume_at(step); });
+      rows = read_for_plot(metrics_path);
+      metrics.skip(rows.size());
+    }
+    out << "resumed from " << loaded.path << " at step " << step << "\n";
+  } else if (main_rank) {
     byol_examples::or_exit(1, "", [&] { metrics.start(); });
   }
+  // N ranks: rank 0's weights everywhere (they are equal already: one seed), then gradients
+  // averaged over the ranks in buckets during backward. The target follows the online network on
+  // each rank alike.
+  std::optional<byol::distributed::DataParallel> parallel_model, parallel_probe;
+  if (world > 1) {
+    parallel_model.emplace(model, group);
+    parallel_probe.emplace(*probe, group);
+  }
   const std::string no_plot = byol_examples::plot_unavailable();
-  if (!no_plot.empty()) std::cout << "no " << plot_path << ": " << no_plot << "\n";
+  if (!no_plot.empty()) out << "no " << plot_path << ": " << no_plot << "\n";
   loader_options.start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
   state.loader(loader);
 
+  // Rank 0 writes; the others wait for it, and share its error if it fails.
   auto save = [&] {
-    metrics.append(rows);  // first: the checkpoint records the file's new length
-    state.save(checkpoint_path);
-    if (no_plot.empty()) write_plot(plot_path, rows, steps_per_epoch);
+    byol::distributed::run_on_main(group, [&] {
+      metrics.append(rows);  // first: the checkpoint records the file's new length
+      state.save(checkpoint_path);
+      if (no_plot.empty()) write_plot(plot_path, rows, steps_per_epoch);
+    }, "save the checkpoint " + checkpoint_path);
   };
   // A failed save (a full disk, say) ends the run with a message; the rename never happened, so
   // the previous checkpoint is intact.
@@ -437,18 +471,18 @@ int main(int argc, char** argv) {
   const int64_t knn_test = std::min<int64_t>(2000, data.test_images.size(0));
   auto quick_knn = [&] {
     auto& enc = model.encoder();
-    const auto tr = byol::eval::extract_features(enc, data.train_images.narrow(0, 0, knn_train), 1024, plain);
-    const auto te = byol::eval::extract_features(enc, data.test_images.narrow(0, 0, knn_test), 1024, plain);
+    const auto tr = byol_examples::gathered_features(enc, data.train_images.narrow(0, 0, knn_train), 1024, plain, group);
+    const auto te = byol_examples::gathered_features(enc, data.test_images.narrow(0, 0, knn_test), 1024, plain, group);
     return byol::eval::knn_accuracy(tr, data.train_labels.narrow(0, 0, knn_train), te,
                                     data.test_labels.narrow(0, 0, knn_test));
   };
 
   // ---- pre-training -----------------------------------------------------------------------
-  std::cout << "pre-training: " << epochs << " epochs x " << steps_per_epoch << " steps of " << batch_size
+  out << "pre-training: " << epochs << " epochs x " << steps_per_epoch << " steps of " << batch_size
             << " images, encoder " << features << "-d (" << width << "-" << 8 * width << " channels), LARS peak lr "
             << peak_lr << ", " << torch::get_num_threads() << " threads\n";
   model.train();
-  byol_examples::ProgressBar bar(total_steps, step);
+  byol_examples::ProgressBar bar(total_steps, step, main_rank);
   int64_t low_std_checks = 0;
   const double healthy_std = byol::eval::healthy_collapse_std(projection);
   while (step < total_steps) {
@@ -499,25 +533,31 @@ int main(int argc, char** argv) {
         model.train();
       }
       bar.finish();
-      std::cout << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
+      out << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
                 << ", online probe " << std::setprecision(3) << 100 * row.probe_accuracy << "%";
       if (std::isfinite(row.knn_accuracy)) {
-        std::cout << ", k-NN (" << knn_train << "/" << knn_test << " subset) " << 100 * row.knn_accuracy << "%";
+        out << ", k-NN (" << knn_train << "/" << knn_test << " subset) " << 100 * row.knn_accuracy << "%";
       }
-      std::cout << std::endl;
+      out << std::endl;
     }
     rows.push_back(row);
     std::ostringstream status;
     status << "epoch " << row.epoch + 1 << "/" << epochs << "  loss " << std::fixed << std::setprecision(3) << loss_value;
     bar.update(step, status.str(), static_cast<double>(batch_size));
 
-    const bool stop = g_interrupted || (stop_after > 0 && step >= stop_after);
+    bool stop = g_interrupted || (stop_after > 0 && step >= stop_after);
+    if (world > 1) {
+      // A signal reaches the ranks at different steps: they stop together when any of them got it.
+      const at::Tensor any = torch::tensor({stop ? 1.0 : 0.0});
+      group.all_reduce_sum_(any);
+      stop = any.item<double>() > 0;
+    }
     if ((stop || epoch_end || step % checkpoint_every == 0) && !saved()) return 1;
     if (stop) {
       bar.finish();
-      std::cout << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
+      out << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
                 << "; checkpoint saved to " << checkpoint_path << ". Continue with the same flags and --resume.\n";
-      std::cout << "state digest " << digest(model) << "\n";
+      std::cout << "state digest " << digest(model) << "\n";  // every rank: they must agree
       return g_interrupted ? 130 : 0;
     }
   }
@@ -525,19 +565,19 @@ int main(int argc, char** argv) {
   if (!saved()) return 1;
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "state digest " << digest(model) << "\n";
-  std::cout << "wrote " << metrics_path << ", " << (no_plot.empty() ? plot_path + ", " : "") << checkpoint_path << "\n";
+  std::cout << "state digest " << digest(model) << "\n";  // every rank: they must agree
+  out << "wrote " << metrics_path << ", " << (no_plot.empty() ? plot_path + ", " : "") << checkpoint_path << "\n";
   if (no_eval) return 0;
 
   // ---- evaluation -------------------------------------------------------------------------
-  std::cout << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
+  out << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
             << linear_epochs << " epochs on frozen features)\n";
-  const Scores byol_scores = evaluate(model.encoder(), data, plain, linear_epochs);
+  const Scores byol_scores = evaluate(model.encoder(), data, plain, linear_epochs, group);
   torch::manual_seed(static_cast<uint64_t>(seed));
   auto random_encoder = make_encoder();
-  const Scores random_scores = evaluate(random_encoder, data, plain, linear_epochs);
+  const Scores random_scores = evaluate(random_encoder, data, plain, linear_epochs, group);
   const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << std::fixed << std::setprecision(2) << "\n"
+  out << std::fixed << std::setprecision(2) << "\n"
             << "                      k-NN top-1   linear top-1\n"
             << "  BYOL pre-trained    " << std::setw(9) << 100 * byol_scores.knn << "%   " << std::setw(10)
             << 100 * byol_scores.linear << "%\n"
@@ -547,6 +587,7 @@ int main(int argc, char** argv) {
             << std::setw(10) << 100 * (byol_scores.linear - random_scores.linear) << "\n\n"
             << "pre-training and checkpoints " << byol_examples::format_duration(train_seconds) << ", total "
             << byol_examples::format_duration(total_seconds) << " on " << torch::get_num_threads() << " threads\n";
+  if (!main_rank) return 0;
   std::ofstream summary(out_dir + "/summary.txt");
   summary << "byol_knn " << byol_scores.knn << "\nbyol_linear " << byol_scores.linear << "\nrandom_knn "
           << random_scores.knn << "\nrandom_linear " << random_scores.linear << "\nseconds " << total_seconds << "\n";

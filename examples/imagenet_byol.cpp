@@ -4,12 +4,18 @@
 //   LARS, lr = base_lr x global_batch / 256 with 10 warm-up epochs and cosine decay, weight decay
 //   (biases and norms excluded) and tau -> 1 from the reference's preset for the run's length
 //   (--preset 1000: base lr 0.2, weight decay 1.5e-6, tau 0.996; also 40, 100, 300), global batch
-//   4096 = per-device batch x accumulation steps. On CUDA: bfloat16 autocast, channels_last, uint8 crops to the device and
+//   4096 = per-device batch x processes x accumulation steps. On CUDA: bfloat16 autocast, channels_last, uint8 crops to the device and
 //   the rest of the augmentation there, pinned memory, loading overlapped with compute.
 //
 //   imagenet_byol --data /data/imagenet/train [--preset 300] [--batch-size 256] [--accum-steps 16]
 //   imagenet_byol --synthetic --steps 100          # throughput: images/s and MFU
+//   scripts/launch.sh -n 8 -- imagenet_byol --data DIR --batch-size 256 --accum-steps 2   # 8 ranks
 //   (--help lists every flag)
+//
+// As N data-parallel processes (scripts/launch.sh, torchrun, or RANK/WORLD_SIZE/MASTER_ADDR/
+// MASTER_PORT set by hand): each rank reads its shard, batch norm is synchronized over the N
+// ranks, gradients are averaged once per optimizer step (no_sync during accumulation), rank 0
+// alone prints and writes the checkpoint and the encoder; rank r uses cuda:LOCAL_RANK.
 #include <byol/augment.hpp>
 #include <byol/byol.hpp>
 #include <byol/data.hpp>
@@ -21,6 +27,7 @@
 
 #include "common/cli.hpp"
 #include "common/images.hpp"
+#include "common/ranks.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -120,6 +127,9 @@ int main(int argc, char** argv) {
   app.add_option("--peak-tflops", peak_tflops, "the device's dense bf16 peak for MFU (H100 SXM: 989)");
   int64_t seed = 0;
   app.add_option("--seed", seed, "seed of initialisation, data order and augmentation");
+  std::string backend = "auto";
+  app.add_option("--dist-backend", backend,
+                 "collectives of a multi-process run: gloo, nccl, or auto (NCCL for CUDA where LibTorch has it)");
   byol_examples::parse_or_exit(app, argc, argv);
   const auto preset = byol_examples::or_exit(2, "--preset: ", [&] { return byol::presets::imagenet(preset_epochs); });
   if (epochs <= 0) epochs = preset.epochs;
@@ -131,8 +141,22 @@ int main(int argc, char** argv) {
     std::cerr << "error: pass exactly one of --data DIR and --synthetic\n";
     return 2;
   }
-  const torch::Device device = byol_examples::choose_device(device_name);
+  torch::Device device = byol_examples::choose_device(device_name);
   const bool cuda = device.is_cuda();
+  if (backend == "auto") {
+#ifdef USE_C10D_NCCL
+    backend = cuda ? "nccl" : "gloo";
+#else
+    backend = "gloo";
+#endif
+  }
+  // One process, or one rank of N; each rank of a machine takes its own GPU.
+  const auto group = byol_examples::or_exit(1, "", [&] {
+    return byol::distributed::init_process_group(byol::distributed::ProcessGroupOptions().backend(backend));
+  });
+  const int64_t world = group.world_size();
+  std::ostream& out = byol_examples::main_out(group);
+  if (cuda && world > 1 && !device.has_index()) device = torch::Device(torch::kCUDA, static_cast<int8_t>(group.local_rank()));
   const bool bf16 = cuda && !no_bf16;
   const bool channels_last = cuda && !no_channels_last;
   torch::set_num_threads(byol_examples::choose_threads(threads));
@@ -149,6 +173,11 @@ int main(int argc, char** argv) {
   const bool bottleneck = resnet_options.block() == byol::models::ResNetBlock::bottleneck;
   byol::models::ResNet encoder(resnet_options.num_classes(0).zero_init_residual(bottleneck));
   byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
+  if (world > 1) {
+    // Batch norm over every rank's batch, in the online network and the target.
+    const int64_t synced = byol::distributed::convert_sync_batchnorm(model, group);
+    out << world << " ranks: " << synced << " BatchNorm layers synchronized\n";
+  }
   model.to(device);
   if (channels_last) to_channels_last(model);
 
@@ -165,8 +194,8 @@ int main(int argc, char** argv) {
     });
     images_per_epoch = folder->size();
   }
-  const int64_t global_batch = batch_size * accum;
-  const int64_t batches_per_epoch = images_per_epoch / batch_size;
+  const int64_t global_batch = batch_size * world * accum;
+  const int64_t batches_per_epoch = images_per_epoch / world / batch_size;  // on each rank
   const int64_t steps_per_epoch = batches_per_epoch / accum;
   if (steps_per_epoch == 0) {
     std::cerr << "error: " << images_per_epoch << " images make no full global batch of " << global_batch << "\n";
@@ -186,17 +215,21 @@ int main(int argc, char** argv) {
   state.module("model", model).optimizer("optimizer", lars).schedule("lr", schedule).schedule("tau", tau)
       .counter("step", step);
   if (resume) {
-    const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });
+    const auto loaded = byol_examples::or_exit(1, "--resume: ", [&] { return state.load(checkpoint_path); });  // rank 0's file
     if (channels_last) to_channels_last(model);
-    std::cout << "resumed from " << loaded.path << " at step " << step << "\n";
+    out << "resumed from " << loaded.path << " at step " << step << "\n";
   } else if (byol::checkpoint::exists(checkpoint_path)) {
     std::cerr << "error: " << checkpoint_path << " exists; pass --resume, or another --out\n";
     return 2;
   }
+  // Gradients averaged over the ranks (rank 0's weights broadcast first).
+  std::optional<byol::distributed::DataParallel> parallel;
+  if (world > 1) parallel.emplace(model, group);
   // A failed save (a full disk, say) ends the run with a message; the previous checkpoint stays.
+  // Rank 0 writes; the others wait for it and share its error.
   auto saved = [&] {
     try {
-      state.save(checkpoint_path);
+      byol::distributed::save_on_main(group, state, checkpoint_path);
       return true;
     } catch (const c10::Error& e) {
       std::cerr << "error: cannot save the checkpoint at step " << step << ": " << e.what_without_backtrace() << "\n"
@@ -216,6 +249,7 @@ int main(int argc, char** argv) {
       loader;
   if (folder) {
     byol::data::LoaderOptions lo(batch_size);
+    lo.rank(group.rank()).world_size(world);  // this rank's shard
     lo.epochs(epochs).seed(static_cast<uint64_t>(seed)).num_workers(std::max<int64_t>(1, workers > 0 ? workers / 4 : 2))
         .prefetch(4).start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
     loader.emplace(*folder, crop_to_uint8, crop_to_uint8, lo);
@@ -234,10 +268,11 @@ int main(int argc, char** argv) {
     } else {
       // Synthetic: random 256 x 256 images made on the device; the whole view pipeline runs there.
       const auto images = torch::randint(0, 256, {batch_size, 3, 256, 256}, torch::TensorOptions().dtype(torch::kByte).device(device));
-      at::Generator g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(static_cast<uint64_t>(seed), 0, micro));
+      at::Generator g = at::make_generator<at::CPUGeneratorImpl>(
+          byol::data::batch_seed(static_cast<uint64_t>(seed), group.rank(), micro));
       u1 = crop(images, g);
       u2 = crop(images, g);
-      tail_seed = byol::data::batch_seed(static_cast<uint64_t>(seed) + 1, 0, micro);
+      tail_seed = byol::data::batch_seed(static_cast<uint64_t>(seed) + 1, group.rank(), micro);
     }
     at::Generator g = at::make_generator<at::CPUGeneratorImpl>(tail_seed);
     auto v1 = tail1(u1, g), v2 = tail2(u2, g);
@@ -250,9 +285,9 @@ int main(int argc, char** argv) {
 
   // ---- training ---------------------------------------------------------------------------
   const int64_t last_step = steps_limit > 0 ? std::min(total_steps, step + steps_limit) : total_steps;
-  std::cout << "BYOL " << arch << " on " << (synthetic ? "synthetic images" : data_dir) << ", " << images_per_epoch
-            << " images/epoch; global batch " << global_batch << " = " << batch_size << " x " << accum
-            << " accumulation steps; LARS peak lr " << peak_lr << ", " << warmup << " warm-up of " << total_steps
+  out << "BYOL " << arch << " on " << (synthetic ? "synthetic images" : data_dir) << ", " << images_per_epoch
+            << " images/epoch; global batch " << global_batch << " = " << batch_size << " x " << world
+            << (world == 1 ? " process x " : " processes x ") << accum << " accumulation steps; LARS peak lr " << peak_lr << ", " << warmup << " warm-up of " << total_steps
             << " steps; device " << device << (bf16 ? ", bf16 autocast" : "")
             << (channels_last ? ", channels_last" : "") << "\n";
   model.train();
@@ -260,7 +295,8 @@ int main(int argc, char** argv) {
   int64_t window_images = 0;
   double sum_images_per_second = 0;
   int64_t measured_windows = 0;
-  while (step < last_step && !g_interrupted) {
+  bool stop = false;
+  while (step < last_step && !stop) {
     // Summed on the device and read back once per optimizer step: a read-back waits for the GPU.
     auto loss_sum = torch::zeros({}, device);
     for (int64_t micro = 0; micro < accum; ++micro) {
@@ -273,7 +309,12 @@ int main(int argc, char** argv) {
         // accumulation steps gives the mean over the global batch.
         loss = model.loss(views->first, views->second) / static_cast<double>(accum);
       }
-      loss.backward();
+      if (parallel && micro + 1 < accum) {
+        auto local_only = parallel->no_sync();  // the ranks average once, at the last device batch
+        loss.backward();
+      } else {
+        loss.backward();
+      }
       loss_sum += loss.detach();
       window_images += batch_size;
     }
@@ -300,25 +341,33 @@ int main(int argc, char** argv) {
         sum_images_per_second += ips;
         ++measured_windows;
       }
-      std::cout << "step " << step << "/" << total_steps << "  loss " << std::fixed << std::setprecision(4) << loss_value
+      out << "step " << step << "/" << total_steps << "  loss " << std::fixed << std::setprecision(4) << loss_value
                 << "  lr " << std::setprecision(4) << lars.param_groups()[0].options().get_lr() << "  "
                 << std::setprecision(1) << ips << " img/s";
-      if (cuda) std::cout << "  MFU " << std::setprecision(1) << 100 * mfu << "%";
-      std::cout << std::endl;
+      if (cuda) out << "  MFU " << std::setprecision(1) << 100 * mfu << "%";
+      out << std::endl;
       window_start = now;
       window_images = 0;
     }
     if (step % checkpoint_every == 0 && !saved()) return 1;
+    stop = g_interrupted;
+    if (world > 1) {
+      // A signal reaches the ranks at different steps: they stop together when any of them got it.
+      const at::Tensor any = torch::tensor({stop ? 1.0 : 0.0});
+      group.all_reduce_sum_(any);
+      stop = any.item<double>() > 0;
+    }
   }
   if (!saved()) return 1;
-  byol::models::save_state_dict(*model.encoder(), encoder_path);
+  byol::distributed::run_on_main(group, [&] { byol::models::save_state_dict(*model.encoder(), encoder_path); },
+                                 "write the encoder " + encoder_path);
   if (measured_windows > 0) {
     const double ips = sum_images_per_second / static_cast<double>(measured_windows);
-    std::cout << "throughput: " << std::fixed << std::setprecision(1) << ips << " images/s";
-    if (cuda) std::cout << ", MFU " << 100 * ips * 65.6e9 / (peak_tflops * 1e12) << "% of " << peak_tflops << " TFLOP/s";
-    std::cout << " (mean of " << measured_windows << " windows after the first)\n";
+    out << "throughput: " << std::fixed << std::setprecision(1) << ips << " images/s";
+    if (cuda) out << ", MFU " << 100 * ips * 65.6e9 / (peak_tflops * 1e12) << "% of " << peak_tflops << " TFLOP/s";
+    out << " (mean of " << measured_windows << " windows after the first)\n";
   }
-  std::cout << (g_interrupted ? "interrupted; " : "") << "checkpoint " << checkpoint_path << " (step " << step
+  out << (stop ? "interrupted; " : "") << "checkpoint " << checkpoint_path << " (step " << step
             << "), encoder " << encoder_path << " (torch.load + torchvision resnet load_state_dict, strict=False)\n";
-  return g_interrupted ? 130 : 0;
+  return stop ? 130 : 0;
 }

@@ -28,14 +28,16 @@ inline std::string format_duration(double seconds) {
 
 class ProgressBar {
  public:
-  /// @param total  units of work (steps); @param done  units already done (a resumed run)
-  ProgressBar(int64_t total, int64_t done = 0)
+  /// @param total  units of work (steps); @param done  units already done (a resumed run);
+  /// @param show  false draws nothing (the ranks of a data-parallel run other than rank 0)
+  ProgressBar(int64_t total, int64_t done = 0, bool show = true)
       : total_(std::max<int64_t>(total, 1)), start_done_(done), start_(Clock::now()), last_print_(start_),
-        tty_(::isatty(STDERR_FILENO) != 0) {}
+        tty_(::isatty(STDERR_FILENO) != 0), show_(show) {}
 
   /// Shows `done` of `total` with `status` (e.g. "loss 1.234"); `items` is what one unit holds
   /// (images per step) for the rate.
   void update(int64_t done, const std::string& status, double items_per_unit) {
+    if (!show_) return;
     const auto now = Clock::now();
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const bool last = done >= total_;
@@ -58,7 +60,7 @@ class ProgressBar {
 
   /// Ends the line on a terminal.
   void finish() {
-    if (tty_) std::fprintf(stderr, "\n");
+    if (show_ && tty_) std::fprintf(stderr, "\n");
   }
 
  private:
@@ -66,6 +68,7 @@ class ProgressBar {
   int64_t total_, start_done_;
   Clock::time_point start_, last_print_;
   bool tty_;
+  bool show_;
 };
 
 }  // namespace byol_examples
