@@ -6,6 +6,9 @@
 #include <byol/distributed.hpp>
 #include <byol/heads.hpp>
 #include <byol/learner.hpp>
+#include <byol/optim/lars.hpp>
+#include <byol/schedule.hpp>
+#include <byol/train_state.hpp>
 
 #include "support.hpp"
 
@@ -23,8 +26,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -229,7 +234,10 @@ void train_rank(const dist::ProcessGroup& group, bool plain, const std::string& 
 }
 
 // Starts this binary as `rank` of 2 running the hidden worker case; returns its pid.
-pid_t spawn_rank(int rank, int port, const std::string& mode, const std::string& dir) {
+// `agent`: torchrun's agent-store layout (the test serves the store on `port`); otherwise rank 0
+// serves it there, as under scripts/launch.sh. `extra`: more NAME=value entries.
+pid_t spawn_rank(int rank, int port, const std::string& mode, const std::string& dir, bool agent = true,
+                 const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
@@ -240,9 +248,14 @@ pid_t spawn_rank(int rank, int port, const std::string& mode, const std::string&
   }
   for (const auto& extra : {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
                             std::string("WORLD_SIZE=2"), std::string("MASTER_ADDR=127.0.0.1"),
-                            "MASTER_PORT=" + std::to_string(port), std::string("TORCHELASTIC_USE_AGENT_STORE=True"),
-                            std::string("TORCHELASTIC_RESTART_COUNT=0"), std::string("OMP_NUM_THREADS=1"),
-                            "BYOL_DIST_MODE=" + mode, "BYOL_DIST_DIR=" + dir}) {
+                            "MASTER_PORT=" + std::to_string(port), std::string("TORCHELASTIC_RESTART_COUNT=0"),
+                            std::string("OMP_NUM_THREADS=1"), "BYOL_DIST_MODE=" + mode, "BYOL_DIST_DIR=" + dir}) {
+    env.push_back(extra);
+  }
+  if (agent) {
+    env.emplace_back("TORCHELASTIC_USE_AGENT_STORE=True");
+  }
+  for (const auto& extra : extra_env) {
     env.push_back(extra);
   }
   std::vector<char*> envp;
@@ -315,18 +328,217 @@ std::vector<torch::Tensor> run_two_ranks(const std::string& mode, const std::str
 
 }  // namespace
 
-// The worker that the two-process cases start; it does nothing when run by hand.
-TEST_CASE("distributed worker", "[.][distributed_worker]") {
-  const char* mode = std::getenv("BYOL_DIST_MODE");
-  const char* dir = std::getenv("BYOL_DIST_DIR");
-  if (mode == nullptr || dir == nullptr) {
+namespace {
+
+// ---- a BYOL run that stops and resumes ---------------------------------------------------------
+
+constexpr int64_t kByolSteps = 4;  // the uninterrupted run
+constexpr int64_t kByolStop = 2;   // where the interrupted one stops
+
+// Conv -> BatchNorm2d -> ReLU -> Linear as the encoder: five BatchNorms after conversion.
+byol::BYOL<torch::nn::Sequential> make_learner(uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::nn::Sequential encoder(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3).padding(1)),
+                                torch::nn::BatchNorm2d(4), torch::nn::ReLU(), torch::nn::Flatten(),
+                                torch::nn::Linear(4 * 4 * 4, 8));
+  return byol::BYOL<torch::nn::Sequential>(
+      encoder, byol::BYOLOptions(8).hidden_dim(16).projection_dim(4).predictor_hidden_dim(16));
+}
+
+// Rank `rank`'s rows of step `step`'s two views: a generator of the step's own, so that any
+// process reproduces them.
+std::pair<torch::Tensor, torch::Tensor> views_of(int64_t step, int64_t rank) {
+  auto generator = at::detail::createCPUGenerator(static_cast<uint64_t>(5000 + step));
+  auto v1 = at::randn({kGlobalRows, 2, 4, 4}, generator, torch::dtype(torch::kFloat));
+  auto v2 = at::randn({kGlobalRows, 2, 4, 4}, generator, torch::dtype(torch::kFloat));
+  const int64_t begin = rank == 0 ? 0 : kRows[0];
+  return {v1.narrow(0, begin, kRows[rank]), v2.narrow(0, begin, kRows[rank])};
+}
+
+std::vector<torch::Tensor> module_state(torch::nn::Module& module) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : module.named_parameters()) {
+    out.push_back(p.value().detach().clone());
+  }
+  for (const auto& b : module.named_buffers()) {
+    out.push_back(b.value().detach().clone());
+  }
+  return out;
+}
+
+// phase "full": steps [0, 4); "first": [0, 2), then a checkpoint from rank 0; "second": loads it
+// and runs [2, 4). SyncBatchNorm, DataParallel, LARS with a warm-up cosine schedule, the target's
+// tau schedule, all in the TrainState.
+void train_byol_rank(const dist::ProcessGroup& group, const std::string& dir, const std::string& phase) {
+  const int64_t rank = group.rank();
+  auto learner = make_learner(21 + static_cast<uint64_t>(rank));  // DataParallel broadcasts rank 0's
+  dist::convert_sync_batchnorm(learner, group);
+  byol::optim::LARS lars(learner.online_parameters(), byol::optim::LARSOptions(0.2).weight_decay(1.5e-6));
+  byol::schedule::WarmupCosineLR lr(lars, 1, kByolSteps);
+  byol::schedule::TargetTau tau(0.9, kByolSteps);
+  int64_t step = 0;
+  byol::TrainState state;
+  state.module("learner", learner).optimizer("lars", lars).schedule("lr", lr).schedule("tau", tau).counter("step", step);
+  const std::string checkpoint = dir + "/checkpoint.pt";
+  if (phase == "second") {
+    state.load(checkpoint);  // every rank reads rank 0's file
+  }
+  dist::DataParallel ddp(learner, group, dist::DataParallelOptions().bucket_bytes(1024));
+  const int64_t end = phase == "first" ? kByolStop : kByolSteps;
+  for (; step < end; ++step) {
+    lars.zero_grad();
+    auto [v1, v2] = views_of(step, rank);
+    learner.loss(v1, v2).backward();
+    lars.step();
+    lr.step();
+    learner.update_target(tau.step());
+  }
+  if (phase == "first") {
+    dist::save_on_main(group, state, checkpoint);
     return;
   }
+  torch::save(module_state(learner), dir + "/rank" + std::to_string(rank) + ".pt");
+}
+
+// ---- all_gather_rows, run_on_main, save_on_main -------------------------------------------------
+
+// Rows [8, 5] (float), labels [8] (int64) and [2, 3] (double) that the ranks split.
+std::vector<torch::Tensor> global_rows() {
+  auto generator = at::detail::createCPUGenerator(77);
+  return {at::randn({kGlobalRows, 5}, generator, torch::dtype(torch::kFloat)),
+          at::randint(0, 10, {kGlobalRows}, generator, torch::dtype(torch::kLong)),
+          at::randn({2, 3}, generator, torch::dtype(torch::kDouble))};
+}
+
+// A checkpoint-like object: save() writes who wrote it, slowly (so that a rank that did not
+// wait for it would find the file missing or empty).
+struct SlowWriter {
+  int64_t rank;
+  void save(const std::string& path) const {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::ofstream(path) << "written by rank " << rank << "\n";
+  }
+};
+
+void gather_rank(const dist::ProcessGroup& group, const std::string& dir) {
+  const int64_t rank = group.rank();
+  const auto all = global_rows();
+  const int64_t begin = rank == 0 ? 0 : kRows[0];
+  std::vector<torch::Tensor> gathered{
+      dist::all_gather_rows(all[0].narrow(0, begin, kRows[rank]), group),
+      dist::all_gather_rows(all[1].narrow(0, begin, kRows[rank]), group),
+      // rank 1 has no rows at all
+      dist::all_gather_rows(rank == 0 ? all[2] : all[2].narrow(0, 2, 0), group)};
+  torch::save(gathered, dir + "/rank" + std::to_string(rank) + ".pt");
+  std::ofstream report(dir + "/rank" + std::to_string(rank) + ".txt");
+  // Another dimension than the first differs: every rank fails, naming the shapes.
+  report << "mismatch: "
+         << error_of([&] { dist::all_gather_rows(torch::zeros({2, 3 + rank}), group); }) << "\n";
+  // The others wait for rank 0's write.
+  const std::string marker = dir + "/marker.txt";
+  dist::save_on_main(group, SlowWriter{rank}, marker);
+  std::ifstream written(marker);
+  std::string line;
+  std::getline(written, line);
+  report << "after save_on_main: " << line << "\n";
+  // A write that fails on rank 0 fails on every rank, with rank 0's message.
+  byol::TrainState state;
+  int64_t counter = 3;
+  state.counter("step", counter);
+  report << "failed save: " << error_of([&] { dist::save_on_main(group, state, dir + "/missing/ckpt.pt"); })
+         << "\n";
+  report << "main: " << dist::is_main_process(group) << "\n";
+}
+
+// ---- a rank that dies or throws mid-run --------------------------------------------------------
+
+// SyncBatchNorm + DataParallel steps; the failing rank (BYOL_DIST_FAIL_RANK) dies or throws at
+// step 2; the other one's error (or the thrower's own) goes to rank<r>.err.
+void failing_rank(const dist::ProcessGroup& group, const std::string& dir, const std::string& how) {
+  const int64_t rank = group.rank();
+  const char* fail_text = std::getenv("BYOL_DIST_FAIL_RANK");
+  const int64_t fail_rank = fail_text != nullptr ? std::atoll(fail_text) : 1;
+  std::string message = "no error";
+  try {
+    dist::run_or_abort(group, [&] {
+      auto model = make_model(7);
+      dist::convert_sync_batchnorm(*model, group);
+      dist::DataParallel ddp(*model, group);
+      torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(kLr));
+      for (int64_t step = 0; step < 1000; ++step) {
+        if (rank == fail_rank && step == 2) {
+          if (how == "die") {
+            ::raise(SIGKILL);
+          }
+          throw std::runtime_error("rank " + std::to_string(rank) + " gives up at step 2");
+        }
+        sgd.zero_grad();
+        auto [x, t] = global_batch(step, 0);
+        const int64_t begin = rank == 0 ? 0 : kRows[0];
+        loss_of(model, x.narrow(0, begin, kRows[rank]), t.narrow(0, begin, kRows[rank]), group.world_size())
+            .backward();
+        sgd.step();
+      }
+    });
+  } catch (const c10::Error& e) {
+    message = e.what_without_backtrace();
+  } catch (const std::exception& e) {
+    message = e.what();
+  }
+  std::ofstream(dir + "/rank" + std::to_string(rank) + ".err") << message;
+}
+
+}  // namespace
+
+// The worker that the two-process cases (and tests/launch_check.sh) start; it does nothing when
+// run by hand. BYOL_DIST_MODE says what it does.
+TEST_CASE("distributed worker", "[.][distributed_worker]") {
+  const char* mode_text = std::getenv("BYOL_DIST_MODE");
+  const char* dir_text = std::getenv("BYOL_DIST_DIR");
+  if (mode_text == nullptr || dir_text == nullptr) {
+    return;
+  }
+  const std::string mode(mode_text);
+  const std::string dir(dir_text);
+  const char* timeout_text = std::getenv("BYOL_DIST_TIMEOUT_S");
+  const auto timeout = std::chrono::seconds(timeout_text != nullptr ? std::atoll(timeout_text) : 30);
   torch::set_num_threads(1);
-  auto group = dist::init_process_group(dist::ProcessGroupOptions().timeout(std::chrono::seconds(30)));
+  auto group = dist::init_process_group(dist::ProcessGroupOptions().timeout(timeout));
   REQUIRE(group.world_size() == 2);
   REQUIRE(group.backend() == "gloo");
-  train_rank(group, std::string(mode) == "plain", dir);
+  if (mode == "sync" || mode == "plain") {
+    train_rank(group, mode == "plain", dir);
+  } else if (mode.rfind("byol_", 0) == 0) {
+    train_byol_rank(group, dir, mode.substr(5));
+  } else if (mode == "gather") {
+    gather_rank(group, dir);
+  } else if (mode == "die" || mode == "throw") {
+    failing_rank(group, dir, mode);
+    return;  // no barrier: the group is down
+  } else if (mode == "hello") {  // tests/launch_check.sh: the launcher's variables reach the group
+    auto t = torch::full({1}, static_cast<double>(group.rank() + 1), torch::kDouble);
+    group.all_reduce_sum_(t);
+    std::cout << "hello from rank " << group.rank() << " of " << group.world_size() << ", local rank "
+              << group.local_rank() << ", sum " << t.item<double>() << std::endl;
+  } else if (mode == "exit3") {  // tests/launch_check.sh: rank 1 fails, rank 0 would wait for long
+    if (group.rank() == 1) {
+      // Once rank 0 has said where it is (so the script can check that it was stopped).
+      for (int i = 0; i < 3000 && !std::filesystem::exists(dir + "/rank0.pid"); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      std::_Exit(3);
+    }
+    // Busy elsewhere (not in a collective, which would notice rank 1's exit by itself): only the
+    // launcher can end it in time.
+    {
+      std::ofstream(dir + "/rank0.pid.tmp") << ::getpid() << "\n";
+    }
+    std::filesystem::rename(dir + "/rank0.pid.tmp", dir + "/rank0.pid");
+    std::cout << "rank 0 sleeps" << std::endl;
+    std::this_thread::sleep_for(std::chrono::minutes(10));
+  } else {
+    FAIL("unknown BYOL_DIST_MODE " << mode);
+  }
   group.barrier();
 }
 
@@ -631,5 +843,156 @@ TEST_CASE("two processes with SyncBatchNorm end where one process with the whole
     }
     CHECK(largest > 1e-4);
     std::filesystem::remove_all(plain_dir);
+  }
+}
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Starts ranks 0 and 1 in `mode` and returns their exit statuses (-1: killed after 120 s).
+std::vector<int> run_pair(const std::string& mode, const std::string& dir, bool agent = true,
+                          const std::vector<std::string>& extra_env = {}) {
+  auto store = agent ? agent_store(2) : c10::intrusive_ptr<c10d::TCPStore>();
+  const int port = agent ? store->getPort() : unused_port();
+  const std::vector<pid_t> pids{spawn_rank(0, port, mode, dir, agent, extra_env),
+                                spawn_rank(1, port, mode, dir, agent, extra_env)};
+  return wait_ranks(pids, std::chrono::seconds(120));
+}
+
+}  // namespace
+
+TEST_CASE("one process: all_gather_rows, run_on_main and save_on_main do the work in place", "[distributed]") {
+  const dist::ProcessGroup single;
+  CHECK(dist::is_main_process(single));
+  auto rows = torch::randn({3, 2});
+  CHECK(dist::all_gather_rows(rows, single).is_same(rows));
+  CHECK_CONTAINS(error_of([&] { dist::all_gather_rows(torch::tensor(1.0), single); }),
+                 "all_gather_rows: rows must have a row dimension, got 0-D tensor");
+  int calls = 0;
+  dist::run_on_main(single, [&] { ++calls; });
+  CHECK(calls == 1);
+  CHECK_CONTAINS(error_of([&] { dist::run_on_main(single, [] { TORCH_CHECK(false, "disk full"); }); }), "disk full");
+  const auto dir = fresh_dir();
+  int64_t step = 5;
+  byol::TrainState state;
+  state.counter("step", step);
+  dist::save_on_main(single, state, dir + "/ckpt.pt");
+  step = 0;
+  state.load(dir + "/ckpt.pt");
+  CHECK(step == 5);
+  std::filesystem::remove_all(dir);
+}
+
+// Rank 0 has 3 rows, rank 1 has 5 (and, for the double rows, 2 and 0): every rank must end with
+// the 8 rows of the single process in rank order, bit for bit (a gather moves bytes, it adds
+// nothing), so k-NN and linear evaluation over them compute what one process computes.
+TEST_CASE("two processes: all_gather_rows, save_on_main and errors on rank 0 reach every rank", "[distributed]") {
+  const auto dir = fresh_dir();
+  const auto status = run_pair("gather", dir);
+  INFO("exit status of rank 0 " << status[0] << ", rank 1 " << status[1]);
+  REQUIRE(status[0] == 0);
+  REQUIRE(status[1] == 0);
+  const auto expected = global_rows();
+  for (int rank = 0; rank < 2; ++rank) {
+    INFO("rank " << rank);
+    std::vector<torch::Tensor> gathered;
+    torch::load(gathered, dir + "/rank" + std::to_string(rank) + ".pt");
+    REQUIRE(gathered.size() == expected.size());
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      CHECK(gathered[i].scalar_type() == expected[i].scalar_type());
+      CHECK(torch::equal(gathered[i], expected[i]));
+    }
+    const auto report = read_text(dir + "/rank" + std::to_string(rank) + ".txt");
+    INFO(report);
+    CHECK_CONTAINS(report, "mismatch: all_gather_rows: the ranks' rows differ in dtype or in a dimension other than "
+                           "the first (rank 0: Float [2, 3], rank 1: Float [2, 4])");
+    CHECK_CONTAINS(report, "after save_on_main: written by rank 0\n");
+    CHECK_CONTAINS(report, "failed save: byol::distributed: rank 0 failed to write the checkpoint " + dir +
+                               "/missing/ckpt.pt: ");
+    CHECK_CONTAINS(report, std::string("main: ") + (rank == 0 ? "1" : "0"));
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// Expected: the uninterrupted run of the same program. Both runs execute the same floating-point
+// operations on the same bits in the same order (a checkpoint stores every tensor exactly, the
+// views come from per-step generators, one thread per process, and a 2-rank allreduce gives both
+// ranks the same sum whatever else happens), so the comparison is bitwise.
+TEST_CASE("a two-process BYOL run stopped and resumed ends where an uninterrupted one does", "[distributed]") {
+  const auto full = fresh_dir();
+  const auto resumed = fresh_dir();
+  auto status = run_pair("byol_full", full);
+  REQUIRE(status == std::vector<int>{0, 0});
+  status = run_pair("byol_first", resumed);
+  REQUIRE(status == std::vector<int>{0, 0});
+  REQUIRE(std::filesystem::exists(resumed + "/checkpoint.pt"));
+  REQUIRE(!std::filesystem::exists(resumed + "/rank0.pt"));
+  status = run_pair("byol_second", resumed);
+  REQUIRE(status == std::vector<int>{0, 0});
+
+  auto initial = make_learner(21);
+  const auto start = module_state(initial);
+  std::vector<std::string> names;
+  for (const auto& p : initial.named_parameters()) {
+    names.push_back(p.key());
+  }
+  for (const auto& b : initial.named_buffers()) {
+    names.push_back(b.key());
+  }
+  std::vector<torch::Tensor> full0, full1, resumed0, resumed1;
+  torch::load(full0, full + "/rank0.pt");
+  torch::load(full1, full + "/rank1.pt");
+  torch::load(resumed0, resumed + "/rank0.pt");
+  torch::load(resumed1, resumed + "/rank1.pt");
+  REQUIRE(full0.size() == start.size());
+  REQUIRE(resumed0.size() == start.size());
+  int64_t moved = 0;
+  for (std::size_t i = 0; i < start.size(); ++i) {
+    INFO(names[i] << ": max difference " << (resumed0[i].to(torch::kDouble) - full0[i].to(torch::kDouble)).abs().max());
+    CHECK(torch::equal(resumed0[i], full0[i]));
+    CHECK(torch::equal(resumed1[i], full1[i]));
+    CHECK(torch::equal(full0[i], full1[i]));
+    moved += torch::equal(full0[i], start[i]) ? 0 : 1;
+  }
+  // The run trained: the online network, the target (EMA) and the running statistics changed.
+  CHECK(moved > static_cast<int64_t>(start.size()) / 2);
+  std::filesystem::remove_all(full);
+  std::filesystem::remove_all(resumed);
+}
+
+TEST_CASE("a rank that dies or throws mid-run: the other fails with a clear error, never hangs", "[distributed]") {
+  // A 20 s collective timeout, 120 s before the test kills the ranks: exit status 0 with a message
+  // in rank<r>.err means the surviving rank failed by itself rather than hanging.
+  const std::vector<std::string> timeout{"BYOL_DIST_TIMEOUT_S=20"};
+  SECTION("rank 1 is killed (SIGKILL) at step 2") {
+    const auto dir = fresh_dir();
+    const auto status = run_pair("die", dir, true, timeout);
+    CHECK(status[1] == 128 + SIGKILL);
+    REQUIRE(status[0] == 0);
+    const auto message = read_text(dir + "/rank0.err");
+    CHECK_CONTAINS(message, "on rank 0 of 2 failed (a rank that died, never arrived or ran another collective");
+    std::filesystem::remove_all(dir);
+  }
+  SECTION("rank 1 throws at step 2: rank 0's error carries its message") {
+    const auto dir = fresh_dir();
+    const auto status = run_pair("throw", dir, true, timeout);
+    REQUIRE(status == std::vector<int>{0, 0});
+    CHECK(read_text(dir + "/rank1.err") == "rank 1 gives up at step 2");
+    CHECK_CONTAINS(read_text(dir + "/rank0.err"), "on rank 0 of 2 failed because rank 1: rank 1 gives up at step 2");
+    std::filesystem::remove_all(dir);
+  }
+  SECTION("rank 0 throws while it hosts the store (no torchrun agent): rank 1 still gets the message") {
+    const auto dir = fresh_dir();
+    auto env = timeout;
+    env.emplace_back("BYOL_DIST_FAIL_RANK=0");
+    const auto status = run_pair("throw", dir, false, env);
+    REQUIRE(status == std::vector<int>{0, 0});
+    CHECK(read_text(dir + "/rank0.err") == "rank 0 gives up at step 2");
+    CHECK_CONTAINS(read_text(dir + "/rank1.err"), "on rank 1 of 2 failed because rank 0: rank 0 gives up at step 2");
+    std::filesystem::remove_all(dir);
   }
 }

@@ -70,6 +70,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,6 +95,9 @@ struct Collectives {
   virtual c10::intrusive_ptr<c10d::Work> all_reduce_sum(std::vector<at::Tensor>& tensors) = 0;
   virtual c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor>& tensors, int root) = 0;
   virtual c10::intrusive_ptr<c10d::Work> barrier() = 0;
+  // outputs[0][r] <- rank r's inputs[0]; every rank's input has the same shape and dtype.
+  virtual c10::intrusive_ptr<c10d::Work> all_gather(std::vector<std::vector<at::Tensor>>& outputs,
+                                                    std::vector<at::Tensor>& inputs) = 0;
 };
 
 // ProcessGroupGloo derives from c10d::ProcessGroup in LibTorch 1.x and from c10d::Backend in 2.x;
@@ -112,6 +116,10 @@ struct CollectivesOf final : Collectives {
     return backend_->broadcast(tensors, options);
   }
   c10::intrusive_ptr<c10d::Work> barrier() override { return backend_->barrier(); }
+  c10::intrusive_ptr<c10d::Work> all_gather(std::vector<std::vector<at::Tensor>>& outputs,
+                                            std::vector<at::Tensor>& inputs) override {
+    return backend_->allgather(outputs, inputs);
+  }
   c10::intrusive_ptr<Backend> backend_;
 };
 
@@ -123,8 +131,35 @@ struct GroupState : torch::CustomClassHolder {
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
   std::string backend_name = "none";
   c10::intrusive_ptr<c10d::Store> store;
-  std::unique_ptr<Collectives> collectives;  // null when world_size == 1
+  std::unique_ptr<Collectives> collectives;  // null when world_size == 1, or after abort
+  bool serves_store = false;                 // this process hosts the TCPStore (rank 0, no agent)
+  int64_t main_sequence = 0;                 // run_on_main calls so far (the same on every rank)
+  std::string aborted;                       // why abort() brought the group down ("" if not)
 };
+
+// Store keys of the error protocol: the first failing rank's message, and each rank's receipt.
+constexpr const char* kErrorKey = "byol/error";
+inline std::string error_seen_key(int rank) { return "byol/error_seen/" + std::to_string(rank); }
+
+inline std::string to_string(const std::vector<uint8_t>& bytes) { return std::string(bytes.begin(), bytes.end()); }
+
+// The message another rank published with ProcessGroup::abort, or "" (none, or no store to ask).
+// Acknowledges it, so that a rank hosting the store knows it may exit.
+inline std::string published_error(const GroupState& group) {
+  if (!group.store) {
+    return "";
+  }
+  try {
+    if (!group.store->check({kErrorKey})) {
+      return "";
+    }
+    auto message = to_string(group.store->get(kErrorKey));
+    group.store->set(error_seen_key(group.rank), std::vector<uint8_t>{1});
+    return message;
+  } catch (const std::exception&) {  // the store went down with its host: nothing to report
+    return "";
+  }
+}
 
 inline const char* getenv_or_null(const char* name) { return std::getenv(name); }
 
@@ -162,10 +197,20 @@ inline void wait_for(const c10::intrusive_ptr<c10d::Work>& work, const GroupStat
   try {
     work->wait();
   } catch (const std::exception& e) {
+    const auto peer = published_error(group);
+    TORCH_CHECK(peer.empty(), "byol::distributed: ", what, " on rank ", group.rank, " of ", group.world_size,
+                " failed because ", peer, " (", message_of(e), ")");
     TORCH_CHECK(false, "byol::distributed: ", what, " on rank ", group.rank, " of ", group.world_size,
                 " failed (a rank that died, never arrived or ran another collective; timeout ",
                 group.timeout.count(), " ms): ", message_of(e));
   }
+}
+
+// The group's collectives; an error after abort() (which dropped them) or in a single process.
+inline Collectives& collectives_of(const GroupState& group) {
+  TORCH_CHECK(group.collectives != nullptr, "byol::distributed: rank ", group.rank, " of ", group.world_size,
+              " has no connections to the other ranks any more: the group was aborted (", group.aborted, ")");
+  return *group.collectives;
 }
 
 }  // namespace detail
@@ -197,7 +242,7 @@ class ProcessGroup {
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: all_reduce needs a contiguous tensor, got strides ",
                 tensor.strides());
     std::vector<at::Tensor> tensors{tensor};
-    return state_->collectives->all_reduce_sum(tensors);
+    return detail::collectives_of(*state_).all_reduce_sum(tensors);
   }
   /// Waits for work started by all_reduce_sum_async (null is done already); a failure names the
   /// rank and the timeout.
@@ -218,12 +263,63 @@ class ProcessGroup {
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: broadcast needs a contiguous tensor, got strides ",
                 tensor.strides());
     std::vector<at::Tensor> tensors{tensor};
-    detail::wait_for(state_->collectives->broadcast(tensors, static_cast<int>(root)), *state_, "broadcast");
+    detail::wait_for(detail::collectives_of(*state_).broadcast(tensors, static_cast<int>(root)), *state_, "broadcast");
   }
   /// Returns when every rank has called it.
   void barrier() const {
     if (state_->world_size > 1) {
-      detail::wait_for(state_->collectives->barrier(), *state_, "barrier");
+      detail::wait_for(detail::collectives_of(*state_).barrier(), *state_, "barrier");
+    }
+  }
+  /// Every rank's `tensor`, in rank order: element r is rank r's. The tensors must have the same
+  /// shape and dtype on every rank (all_gather_rows takes unequal row counts). One process
+  /// returns {tensor}.
+  std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const {
+    if (state_->world_size == 1) {
+      return {tensor};
+    }
+    std::vector<at::Tensor> inputs{tensor.contiguous()};
+    std::vector<std::vector<at::Tensor>> outputs(1);
+    for (int r = 0; r < state_->world_size; ++r) {
+      outputs[0].push_back(at::empty_like(inputs[0]));
+    }
+    detail::wait_for(detail::collectives_of(*state_).all_gather(outputs, inputs), *state_, "allgather");
+    return outputs[0];
+  }
+
+  /// Brings the group down after this rank failed with `message`: publishes "rank r: message" in
+  /// the store (the first such message stays), then closes this rank's connections, so that a
+  /// collective that another rank is waiting in fails at once, and its error carries the message
+  /// (instead of Gloo's bare "connection closed"). The rank that hosts the store (rank 0 without
+  /// torchrun's agent) then waits, up to min(timeout, 60 s), until every other rank has read it,
+  /// since the store ends with its process. Later collectives on this rank fail. run_or_abort
+  /// calls it; a single process only records the message.
+  ///
+  ///     catch (const std::exception& e) { group.abort(e.what()); throw; }
+  void abort(const std::string& message) const {
+    auto& state = *state_;
+    state.aborted = "rank " + std::to_string(state.rank) + ": " + message;
+    if (state.world_size == 1 || !state.store) {
+      return;
+    }
+    try {
+      if (!state.store->check({detail::kErrorKey})) {
+        state.store->set(detail::kErrorKey, std::vector<uint8_t>(state.aborted.begin(), state.aborted.end()));
+      }
+    } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): the store is gone; still close
+    }
+    state.collectives.reset();  // Gloo's destructor closes the connections the others wait on
+    if (state.serves_store) {
+      std::vector<std::string> receipts;
+      for (int r = 0; r < state.world_size; ++r) {
+        if (r != state.rank) {
+          receipts.push_back(detail::error_seen_key(r));
+        }
+      }
+      try {
+        state.store->wait(receipts, std::min<std::chrono::milliseconds>(state.timeout, std::chrono::seconds(60)));
+      } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): a rank that died reads nothing
+      }
     }
   }
 
@@ -277,6 +373,7 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
     state->collectives = std::make_unique<detail::CollectivesOf<c10d::ProcessGroupGloo>>(std::move(gloo));
     state->backend_name = "gloo";
 #else
+    (void)host_for_gloo;
     TORCH_CHECK(false, "byol::distributed: backend 'gloo' was not compiled in: Gloo's headers were not found "
                 "(Debian: apt-get install libgloo-dev) or BYOL_NO_GLOO is defined");
 #endif
@@ -360,7 +457,157 @@ inline ProcessGroup init_process_group(ProcessGroupOptions options = {}) {
                 " MASTER_PORT=", port, " within ", options.timeout().count(), " ms: ", detail::message_of(e));
   }
   const bool loopback = host == "localhost" || host.rfind("127.", 0) == 0;
-  return make_process_group(store, rank, world_size, options, local_rank, loopback ? "127.0.0.1" : "");
+  auto group = make_process_group(store, rank, world_size, options, local_rank, loopback ? "127.0.0.1" : "");
+  group.state()->serves_store = !agent_store && rank == 0;
+  return group;
+}
+
+// ---- rank 0's work, errors, features -----------------------------------------------------------
+
+/// True on rank 0, the process that logs, prints progress and writes checkpoints (and in a
+/// single process).
+///
+///     if (byol::distributed::is_main_process(group)) std::cout << "step " << step << "\n";
+inline bool is_main_process(const ProcessGroup& group) { return group.rank() == 0; }
+
+/// Runs `work` on rank 0 only; every rank returns when rank 0 has finished it. If it threw, every
+/// rank throws a c10::Error with rank 0's message. Rank 0 posts the outcome in the group's store
+/// (so it works with any backend); the others wait for it up to the group's timeout, so a rank 0
+/// that died gives them an error, not a hang. Every rank must call it at the same point; `what`
+/// names the work in the errors. A single process just runs it.
+///
+///     byol::distributed::run_on_main(group, [&] { write_metrics_row(step, loss); }, "log metrics");
+template <typename Work>
+void run_on_main(const ProcessGroup& group, Work&& work, const std::string& what = "run_on_main's work") {
+  if (group.world_size() == 1) {
+    work();
+    return;
+  }
+  auto& state = *group.state();
+  TORCH_CHECK(state.store, "byol::distributed: run_on_main needs the group's store");
+  const std::string key = "byol/main/" + std::to_string(state.main_sequence++);
+  if (group.rank() == 0) {
+    std::string error;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = detail::message_of(e);
+    }
+    // 'o' for done, 'e' + the message for a failure.
+    const std::string outcome = error.empty() ? std::string("o") : "e" + error;
+    try {
+      state.store->set(key, std::vector<uint8_t>(outcome.begin(), outcome.end()));
+    } catch (const std::exception& e) {
+      TORCH_CHECK(false, "byol::distributed: rank 0 could not tell the other ranks the outcome of '", what,
+                  "': ", detail::message_of(e), error.empty() ? "" : "; it failed: ", error);
+    }
+    TORCH_CHECK(error.empty(), "byol::distributed: rank 0 failed to ", what, ": ", error);
+    return;
+  }
+  std::string outcome;
+  try {
+    state.store->wait({key}, state.timeout);
+    outcome = detail::to_string(state.store->get(key));
+  } catch (const std::exception& e) {
+    TORCH_CHECK(false, "byol::distributed: rank ", group.rank(), " of ", group.world_size(),
+                " waited in vain for rank 0 to ", what, " (rank 0 died or never got there; timeout ",
+                state.timeout.count(), " ms): ", detail::message_of(e));
+  }
+  TORCH_CHECK(!outcome.empty() && outcome[0] == 'o', "byol::distributed: rank 0 failed to ", what, ": ",
+              outcome.empty() ? std::string("(no message)") : outcome.substr(1));
+}
+
+/// Writes a checkpoint from rank 0 only: `source.save(path)` (a byol::TrainState, or anything
+/// with such a save: TrainState writes atomically, keeping path.prev) on rank 0, while the others
+/// wait until it is on disk; a failure to write is an error on every rank, with rank 0's
+/// message. Then every rank may load `path` (on a file system they share). For a
+/// checkpoint::save_atomically of an archive, call run_on_main with it.
+///
+///     byol::distributed::save_on_main(group, train_state, "run/checkpoint.pt");
+template <typename Saveable>
+void save_on_main(const ProcessGroup& group, const Saveable& source, const std::string& path) {
+  run_on_main(group, [&] { source.save(path); }, "write the checkpoint " + path);
+}
+
+/// The rows of every rank's `rows`, concatenated in rank order: [sum_r n_r, ...] from each
+/// rank's [n_r, ...]. The row counts n_r may differ (and be 0); the other dimensions and the
+/// dtype must agree (an error on every rank otherwise, naming the ranks' shapes). For k-NN and
+/// linear evaluation over the features and labels of a sharded data set: each rank extracts its
+/// shard's features, and every rank ends with all of them, in the order of the shards. Not
+/// differentiable (the result is a new tensor). One process returns `rows` itself.
+///
+///     auto features = byol::distributed::all_gather_rows(byol::eval::extract_features(...), group);
+///     auto labels = byol::distributed::all_gather_rows(shard_labels, group);
+inline at::Tensor all_gather_rows(const at::Tensor& rows, const ProcessGroup& group) {
+  TORCH_CHECK(rows.defined() && rows.dim() >= 1, "all_gather_rows: rows must have a row dimension, got ",
+              rows.defined() ? std::to_string(rows.dim()) + "-D tensor" : std::string("an undefined tensor"));
+  if (group.world_size() == 1) {
+    return rows;
+  }
+  constexpr int64_t kMaxDims = 8;
+  TORCH_CHECK(rows.dim() <= kMaxDims, "all_gather_rows: at most ", kMaxDims, " dimensions, got ", rows.sizes());
+  // Each rank's [dtype, dim, sizes...] first: the ranks agree on what follows, or all fail.
+  auto header = at::full({kMaxDims + 2}, -1, rows.options().dtype(at::kLong));
+  {
+    std::vector<int64_t> values{static_cast<int64_t>(rows.scalar_type()), rows.dim()};
+    for (const auto size : rows.sizes()) {
+      values.push_back(size);
+    }
+    header.narrow(0, 0, static_cast<int64_t>(values.size()))
+        .copy_(at::tensor(values, at::dtype(at::kLong)).to(header.device()));
+  }
+  const auto headers = at::stack(group.all_gather(header)).cpu();
+  const auto h = headers.accessor<int64_t, 2>();
+  int64_t most = 0;
+  std::vector<int64_t> counts;
+  for (int64_t r = 0; r < group.world_size(); ++r) {
+    bool same = h[r][0] == h[0][0] && h[r][1] == h[0][1];
+    for (int64_t d = 3; d < kMaxDims + 2; ++d) {
+      same = same && h[r][d] == h[0][d];
+    }
+    if (!same) {
+      std::ostringstream shapes;
+      for (int64_t q = 0; q < group.world_size(); ++q) {
+        shapes << (q > 0 ? ", " : "") << "rank " << q << ": "
+               << c10::toString(static_cast<c10::ScalarType>(h[q][0])) << " [";
+        for (int64_t d = 0; d < h[q][1]; ++d) {
+          shapes << (d > 0 ? ", " : "") << h[q][2 + d];
+        }
+        shapes << "]";
+      }
+      TORCH_CHECK(false, "all_gather_rows: the ranks' rows differ in dtype or in a dimension other than the "
+                  "first (", shapes.str(), ")");
+    }
+    counts.push_back(h[r][2]);
+    most = std::max(most, h[r][2]);
+  }
+  // Padded to the largest count, gathered, the padding dropped.
+  auto sizes = rows.sizes().vec();
+  sizes[0] = most;
+  auto padded = at::zeros(sizes, rows.options());
+  padded.narrow(0, 0, rows.size(0)).copy_(rows);
+  const auto gathered = group.all_gather(padded);
+  std::vector<at::Tensor> parts;
+  for (int64_t r = 0; r < group.world_size(); ++r) {
+    parts.push_back(gathered[static_cast<std::size_t>(r)].narrow(0, 0, counts[static_cast<std::size_t>(r)]));
+  }
+  return at::cat(parts);
+}
+
+/// Runs `body` (a training loop, say) and returns what it returns; if it throws, brings the group
+/// down with the exception's message (ProcessGroup::abort) and rethrows: another rank waiting in
+/// a collective then fails at once with "... failed because rank r: <message>" rather than
+/// Gloo's "connection closed" or, worse, the timeout.
+///
+///     byol::distributed::run_or_abort(group, [&] { train(group); });
+template <typename Body>
+decltype(auto) run_or_abort(const ProcessGroup& group, Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    group.abort(detail::message_of(e));
+    throw;
+  }
 }
 
 // ---- gradient averaging ----------------------------------------------------------------------
@@ -471,6 +718,8 @@ struct ReducerState : std::enable_shared_from_this<ReducerState> {
     for (std::size_t p = 0; p < params.size(); ++p) {
       if (!ready[p]) {
         copy_in_locked(p, at::Tensor());
+        // A bucket starts as soon as it is full, while the next ones are still being filled.
+        launch_ready_locked(false);
       }
     }
     launch_ready_locked(false);
