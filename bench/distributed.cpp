@@ -245,6 +245,12 @@ int main(int argc, char** argv) {
   const bool main_process = dist::is_main_process(group());
   benchmark::AddCustomContext("processes", std::to_string(group().world_size()) + " (Gloo over loopback)");
   benchmark::AddCustomContext("torch_threads_per_process", std::to_string(at::get_num_threads()));
+  if (!main_process) {
+    // Rank 1 reports nothing, to the console or to a --benchmark_out file (rank 0 writes that).
+    kept.erase(std::remove_if(kept.begin() + 1, kept.end(),
+                              [](const char* a) { return std::strncmp(a, "--benchmark_out", 15) == 0; }),
+               kept.end());
+  }
   int kept_argc = static_cast<int>(kept.size());
   benchmark::Initialize(&kept_argc, kept.data());
   if (benchmark::ReportUnrecognizedArguments(kept_argc, kept.data())) {
