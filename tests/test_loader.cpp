@@ -449,3 +449,31 @@ TEST_CASE("TrainState with a TwoViewLoader: stopped, saved, rebuilt and resumed 
   CHECK(resumed.step == 10);
   torch::set_num_threads(saved_threads);
 }
+
+TEST_CASE("TwoViewLoader's workers run the views on worker_threads intra-op threads, the caller's stay", "[loader]") {
+#if defined(_OPENMP)
+  const int saved = torch::get_num_threads();
+  torch::set_num_threads(2);
+  for (const int64_t threads : {1, 3}) {
+    std::atomic<int> seen{0};
+    auto probe = [&seen](const torch::Tensor& x, at::Generator&) {
+      seen = at::get_num_threads();
+      return x.clone();
+    };
+    byol::data::TwoViewLoader loader(counting_source(8), probe, probe,
+                                     byol::data::LoaderOptions(4).num_workers(1).worker_threads(threads));
+    drain(loader);
+    CHECK(seen.load() == threads);
+    CHECK(torch::get_num_threads() == 2);  // set on the worker thread alone
+  }
+  torch::set_num_threads(saved);
+#else
+  WARN("compiled without OpenMP: worker_threads has no effect, nothing to check");
+#endif
+  require_error(
+      [] {
+        byol::data::TwoViewLoader loader(counting_source(8), keep_view, keep_view,
+                                         byol::data::LoaderOptions(4).worker_threads(-1));
+      },
+      {"worker_threads", "-1"});
+}

@@ -18,11 +18,13 @@
 
 #include <byol/data/dataset.hpp>
 #include <byol/data/detail/file.hpp>
+#include <byol/data/thread_pool.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/thread_pool.h>
 #include <torch/arg.h>
 
 #include <algorithm>
@@ -35,7 +37,6 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -65,6 +66,13 @@ struct LoaderOptions {
   /// 0 builds each batch inside next(), on the caller's thread. At most kMaxLoaderWorkers
   /// (1024); a thread the system refuses to start is a c10::Error. Default 1.
   TORCH_ARG(int64_t, num_workers) = 1;
+  /// Intra-op threads (at::parallel_for inside the views) of each worker thread, set on that
+  /// thread alone, e.g. thread_budget(num_workers).worker_threads to divide the data side's cores
+  /// between the workers (docs/data.md, "Threads"). 0 leaves a worker LibTorch's default for a
+  /// new thread, which measured fastest on 2 cores (docs/benchmarks.md). Has no effect with
+  /// num_workers = 0 (the views then run on the caller's threads) or in a unit compiled without
+  /// OpenMP. Batches do not depend on it. Default 0.
+  TORCH_ARG(int64_t, worker_threads) = 0;
   /// Most batches built ahead of the consumer (ready or in progress); at least 1. Default 2.
   TORCH_ARG(int64_t, prefetch) = 2;
   /// The epoch to start in, to resume a run (with start_batch): the first batch is the one an
@@ -163,6 +171,7 @@ class TwoViewLoader {
     TORCH_CHECK(o.epochs() >= 1, "TwoViewLoader: epochs must be >= 1, got ", o.epochs());
     TORCH_CHECK(o.num_workers() >= 0 && o.num_workers() <= kMaxLoaderWorkers, "TwoViewLoader: num_workers must be in [0, ",
                 kMaxLoaderWorkers, "], got ", o.num_workers());
+    TORCH_CHECK(o.worker_threads() >= 0, "TwoViewLoader: worker_threads must be >= 0, got ", o.worker_threads());
     TORCH_CHECK(o.prefetch() >= 1, "TwoViewLoader: prefetch must be >= 1, got ", o.prefetch());
     size_ = source_.size();
     TORCH_CHECK(size_ > 0, "TwoViewLoader: the source is empty");
@@ -187,7 +196,16 @@ class TwoViewLoader {
     workers_.reserve(static_cast<size_t>(o.num_workers()));
     try {
       for (int64_t w = 0; w < o.num_workers(); ++w) {
-        workers_.emplace_back([this, view1 = view1_, view2 = view2_]() mutable { work_(view1, view2); });
+        // Each worker is a one-thread c10::ThreadPool running one long task, work_. Its own
+        // copies of the views sit behind a shared_ptr: the pool may copy the task.
+        auto views = std::make_shared<std::pair<View1, View2>>(view1_, view2_);
+        workers_.push_back(std::make_unique<c10::ThreadPool>(1));
+        workers_.back()->run([this, views] {
+          if (options_.worker_threads() > 0) {
+            detail::set_thread_intra_op_threads(options_.worker_threads());
+          }
+          work_(views->first, views->second);
+        });
       }
     } catch (const std::system_error& e) {
       stop_();  // the threads already started must not outlive a failed construction
@@ -266,9 +284,9 @@ class TwoViewLoader {
       stopping_ = true;
     }
     space_.notify_all();
-    for (auto& worker : workers_) {
-      worker.join();
-    }
+    // Each pool's destructor joins its thread once work_ has returned (a worker whose task had
+    // not started yet drops it).
+    workers_.clear();
   }
 
   std::shared_ptr<const std::vector<int64_t>> order_(int64_t epoch) const {
@@ -369,7 +387,7 @@ class TwoViewLoader {
   mutable std::mutex orders_mutex_;
   mutable std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
 
-  std::vector<std::thread> workers_;
+  std::vector<std::unique_ptr<c10::ThreadPool>> workers_;
 };
 
 }  // namespace byol::data
