@@ -450,6 +450,145 @@ TEST_CASE("TrainState with a TwoViewLoader: stopped, saved, rebuilt and resumed 
   torch::set_num_threads(saved_threads);
 }
 
+// ---- Sharding over data-parallel ranks ------------------------------------------------------------
+
+TEST_CASE("Sharded TwoViewLoader: disjoint shards that cover the epoch less N % W, equal steps, reshuffled",
+          "[loader]") {
+  // 23 samples over 3 ranks: 7 per rank; the epoch's last 23 - 21 = 2 samples sit it out.
+  const int64_t n = 23, world = 3;
+  for (const bool drop_last : {false, true}) {
+    DYNAMIC_SECTION("drop_last " << drop_last) {
+      // Batches of 3 from 7 samples: ceil(7 / 3) = 3 without drop_last, 7 / 3 = 2 with it (each
+      // rank then also leaves out its shard's last sample).
+      const int64_t steps = drop_last ? 2 : 3;
+      std::map<int64_t, std::vector<std::vector<int64_t>>> shards;  // epoch -> rank -> samples in order
+      for (int64_t rank = 0; rank < world; ++rank) {
+        byol::data::TwoViewLoader loader(counting_source(n), keep_view, noisy_view,
+                                         byol::data::LoaderOptions(3).epochs(2).seed(11).drop_last(drop_last)
+                                             .num_workers(rank == 1 ? 0 : 2).rank(rank).world_size(world));
+        CHECK(loader.shard_size() == 7);
+        CHECK(loader.source_size() == n);
+        CHECK(loader.batches_per_epoch() == steps);
+        const Seen seen = drain(loader);
+        REQUIRE(seen.where.size() == static_cast<size_t>(2 * steps));  // the same number of steps on every rank
+        for (size_t b = 0; b < seen.where.size(); ++b) {
+          auto& shard = shards[seen.where[b].first];
+          shard.resize(static_cast<size_t>(world));
+          for (const int64_t i : as_vector(seen.indices[b])) {
+            shard[static_cast<size_t>(rank)].push_back(i);
+          }
+          // The images are the samples' numbers (counting_source): view1 holds the indices.
+          CHECK(torch::equal(seen.view1[b].flatten().to(torch::kLong), seen.indices[b]));
+        }
+      }
+      for (int64_t epoch = 0; epoch < 2; ++epoch) {
+        // What one process reads in this epoch: the whole permutation.
+        const auto order = byol::data::epoch_permutation(n, 11, epoch);
+        std::set<int64_t> all_ranks;
+        size_t total = 0;
+        for (const auto& shard : shards[epoch]) {
+          CHECK(shard.size() == (drop_last ? 6u : 7u));
+          all_ranks.insert(shard.begin(), shard.end());
+          total += shard.size();
+        }
+        CHECK(all_ranks.size() == total);  // disjoint
+        if (!drop_last) {
+          // Together the ranks read the permutation less its last two entries.
+          CHECK(all_ranks == std::set<int64_t>(order.begin(), order.end() - 2));
+          CHECK(all_ranks.count(order[21]) == 0);
+          CHECK(all_ranks.count(order[22]) == 0);
+        } else {
+          for (const int64_t i : all_ranks) {
+            CHECK(std::find(order.begin(), order.end() - 2, i) != order.end() - 2);
+          }
+        }
+      }
+      // Reshuffled: each rank's shard differs between the two epochs.
+      for (int64_t rank = 0; rank < world; ++rank) {
+        CHECK(shards[0][static_cast<size_t>(rank)] != shards[1][static_cast<size_t>(rank)]);
+      }
+    }
+  }
+}
+
+TEST_CASE("Sharded TwoViewLoader: each rank's batch has its own generator, batch * W + rank", "[loader]") {
+  // Rank 1 of 2, batch 2 of epoch 1: global batch 2 * 2 + 1 = 5 of that epoch.
+  byol::data::TwoViewLoader loader(counting_source(30), noisy_view, noisy_view,
+                                   byol::data::LoaderOptions(4).epochs(2).seed(3).num_workers(2).rank(1).world_size(2));
+  const Seen seen = drain(loader);
+  REQUIRE(seen.where.size() == 6);  // 15 per rank, 3 full batches of 4
+  REQUIRE((seen.where[5] == std::pair<int64_t, int64_t>(1, 2)));
+  auto g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(3, 1, 5));
+  const auto images = counting_source(30).get_batch(as_vector(seen.indices[5])).images;
+  const auto v1 = noisy_view(images, g);
+  const auto v2 = noisy_view(images, g);
+  CHECK(torch::equal(seen.view1[5], v1));
+  CHECK(torch::equal(seen.view2[5], v2));
+  // Rank 0's batch 2 of epoch 1 is global batch 4: different noise on different images.
+  byol::data::TwoViewLoader rank0(counting_source(30), noisy_view, noisy_view,
+                                  byol::data::LoaderOptions(4).epochs(2).seed(3).num_workers(0).rank(0).world_size(2));
+  const Seen seen0 = drain(rank0);
+  REQUIRE(seen0.where.size() == 6);
+  auto g0 = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(3, 1, 4));
+  const auto images0 = counting_source(30).get_batch(as_vector(seen0.indices[5])).images;
+  CHECK(torch::equal(seen0.view1[5], noisy_view(images0, g0)));
+}
+
+TEST_CASE("Sharded TwoViewLoader resumed at (epoch, batch) yields what the uninterrupted rank yields there",
+          "[loader]") {
+  for (int64_t rank = 0; rank < 4; ++rank) {
+    DYNAMIC_SECTION("rank " << rank << " of 4") {
+      // 50 samples over 4 ranks: 12 each, batches of 3: 4 per epoch.
+      byol::data::TwoViewLoader full(counting_source(50), noisy_view, noisy_view,
+                                     byol::data::LoaderOptions(3).epochs(3).seed(9).num_workers(2).rank(rank).world_size(4));
+      const Seen all = drain(full);
+      REQUIRE(all.view1.size() == 12);
+      byol::data::TwoViewLoader resumed(counting_source(50), noisy_view, noisy_view,
+                                        byol::data::LoaderOptions(3).epochs(3).seed(9).num_workers(1).rank(rank)
+                                            .world_size(4).start_epoch(1).start_batch(2));
+      CHECK((resumed.position() == std::pair<int64_t, int64_t>(1, 2)));
+      const Seen rest = drain(resumed);
+      REQUIRE(rest.view1.size() == 12 - 6);
+      for (size_t b = 0; b < rest.view1.size(); ++b) {
+        CHECK(rest.where[b] == all.where[b + 6]);
+        CHECK(torch::equal(rest.indices[b], all.indices[b + 6]));
+        CHECK(torch::equal(rest.view1[b], all.view1[b + 6]));
+        CHECK(torch::equal(rest.view2[b], all.view2[b + 6]));
+      }
+    }
+  }
+}
+
+TEST_CASE("TwoViewLoader with world_size 1 reads what it read before sharding existed", "[loader]") {
+  // Batch b of epoch e holds order[b * B, (b + 1) * B) and uses generator batch_seed(seed, e, b).
+  byol::data::TwoViewLoader loader(counting_source(20), noisy_view, noisy_view,
+                                   byol::data::LoaderOptions(5).epochs(2).seed(4).num_workers(2).rank(0).world_size(1));
+  const Seen seen = drain(loader);
+  REQUIRE(seen.where.size() == 8);
+  for (size_t k = 0; k < seen.where.size(); ++k) {
+    const auto [epoch, batch] = seen.where[k];
+    const auto order = byol::data::epoch_permutation(20, 4, epoch);
+    CHECK(as_vector(seen.indices[k]) == std::vector<int64_t>(order.begin() + batch * 5, order.begin() + batch * 5 + 5));
+    auto g = at::make_generator<at::CPUGeneratorImpl>(byol::data::batch_seed(4, epoch, batch));
+    const auto images = counting_source(20).get_batch(as_vector(seen.indices[k])).images;
+    CHECK(torch::equal(seen.view1[k], noisy_view(images, g)));
+  }
+}
+
+TEST_CASE("TwoViewLoader rank and world_size errors name the values", "[loader]") {
+  auto make = [](byol::data::LoaderOptions o) {
+    byol::data::TwoViewLoader loader(counting_source(10), keep_view, keep_view, o);
+  };
+  require_error([&] { make(byol::data::LoaderOptions(2).world_size(0)); }, {"world_size", ">= 1", "0"});
+  require_error([&] { make(byol::data::LoaderOptions(2).rank(2).world_size(2)); }, {"rank", "world_size = 2", "rank = 2"});
+  require_error([&] { make(byol::data::LoaderOptions(2).rank(-1).world_size(2)); }, {"rank", "rank = -1"});
+  // 10 samples over 11 ranks: not one sample per rank.
+  require_error([&] { make(byol::data::LoaderOptions(1).world_size(11)); }, {"10 samples", "world_size = 11"});
+  // 10 samples over 4 ranks: 2 per rank, fewer than a batch of 3 with drop_last.
+  require_error([&] { make(byol::data::LoaderOptions(3).rank(3).world_size(4)); },
+                {"2 per rank", "world_size = 4", "batch_size = 3", "drop_last"});
+}
+
 TEST_CASE("TwoViewLoader's workers run the views on worker_threads intra-op threads, the caller's stay", "[loader]") {
 #if defined(_OPENMP)
   const int saved = torch::get_num_threads();
