@@ -32,7 +32,6 @@
 #include <mutex>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,8 +51,10 @@ struct ImageFolderOptions {
   ImageFolderOptions(std::string root) : root_(std::move(root)) {}  // NOLINT(google-explicit-constructor)
   /// The dataset's folder: root/<class>/<files>; files directly in root are ignored.
   TORCH_ARG(std::string, root);
-  /// Decoding threads; 0 decodes on the calling thread. Default: the number of cores.
-  TORCH_ARG(int64_t, num_workers) = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  /// Decoding threads, shared by every copy of the ImageFolder (so by all of a TwoViewLoader's
+  /// workers); 0 decodes on the calling thread. Default: thread_budget().decode_threads, the
+  /// cores that the training step's intra-op threads leave (at least 1; docs/data.md, "Threads").
+  TORCH_ARG(int64_t, num_workers) = thread_budget().decode_threads;
   /// File extensions taken as images, compared case-insensitively. Default .jpg .jpeg .png.
   TORCH_ARG(std::vector<std::string>, extensions) = std::vector<std::string>{".jpg", ".jpeg", ".png"};
   /// How images are decoded. Default: 3-channel RGB, strict. mode must be rgb or gray (every

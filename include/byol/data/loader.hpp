@@ -4,12 +4,14 @@
 /// consumer by background threads, reproducible and resumable.
 ///
 ///   epoch e's order     = a permutation of [0, N) seeded by (seed, e)          (epoch_permutation)
-///   batch b of epoch e  = order[b * B, (b + 1) * B)
-///   view k of the batch = view_k(images, g), g a CPU generator seeded by (seed, e, b) (batch_seed),
-///                         used by view1 then view2
+///   rank r's shard      = order[r], order[r + W], ..., n = N / W of them (W = world_size; the last
+///                         N % W of the order sit out epoch e; with W = 1 the shard is the order)
+///   batch b of epoch e  = shard[b * B, (b + 1) * B)
+///   view k of the batch = view_k(images, g), g a CPU generator seeded by (seed, e, b * W + r)
+///                         (batch_seed), used by view1 then view2
 ///
-/// so a batch's content depends on (seed, e, b) alone: not on the number of workers, on thread
-/// timing, or on where the run started.
+/// so a batch's content depends on (seed, e, b, r, W) alone: not on the number of workers, on
+/// thread timing, or on where the run started.
 ///
 ///     byol::data::TensorSource source(byol::data::load_fashion_mnist());
 ///     auto augment = [](const at::Tensor& x, at::Generator& g) { return x.to(at::kFloat).div(255); };
@@ -18,11 +20,13 @@
 
 #include <byol/data/dataset.hpp>
 #include <byol/data/detail/seed.hpp>
+#include <byol/data/thread_pool.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <c10/core/GradMode.h>
+#include <c10/core/thread_pool.h>
 #include <torch/arg.h>
 
 #include <algorithm>
@@ -35,7 +39,6 @@
 #include <mutex>
 #include <optional>
 #include <system_error>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -65,6 +68,13 @@ struct LoaderOptions {
   /// 0 builds each batch inside next(), on the caller's thread. At most kMaxLoaderWorkers
   /// (1024); a thread the system refuses to start is a c10::Error. Default 1.
   TORCH_ARG(int64_t, num_workers) = 1;
+  /// Intra-op threads (at::parallel_for inside the views) of each worker thread, set on that
+  /// thread alone, e.g. thread_budget(num_workers).worker_threads to divide the data side's cores
+  /// between the workers (docs/data.md, "Threads"). 0 leaves a worker LibTorch's default for a
+  /// new thread, which measured fastest on 2 cores (docs/benchmarks.md). Has no effect with
+  /// num_workers = 0 (the views then run on the caller's threads) or in a unit compiled without
+  /// OpenMP. Batches do not depend on it. Default 0.
+  TORCH_ARG(int64_t, worker_threads) = 0;
   /// Most batches built ahead of the consumer (ready or in progress); at least 1. Default 2.
   TORCH_ARG(int64_t, prefetch) = 2;
   /// The epoch to start in, to resume a run (with start_batch): the first batch is the one an
@@ -72,6 +82,14 @@ struct LoaderOptions {
   TORCH_ARG(int64_t, start_epoch) = 0;
   /// The batch within start_epoch to start at, in [0, batches per epoch). Default 0.
   TORCH_ARG(int64_t, start_batch) = 0;
+  /// This process's rank among world_size data-parallel processes, in [0, world_size): it reads
+  /// the disjoint shard order[rank], order[rank + world_size], ... of every epoch's order.
+  /// Default 0.
+  TORCH_ARG(int64_t, rank) = 0;
+  /// The number of data-parallel processes sharing the source (>= 1). Each reads N / world_size
+  /// samples per epoch (the last N % world_size of the epoch's order are left out, different ones
+  /// each epoch), so every rank has the same number of batches. 1 (the default) reads all of it.
+  TORCH_ARG(int64_t, world_size) = 1;
 };
 
 /// One batch: two views of the same images, with where they came from.
@@ -163,12 +181,21 @@ class TwoViewLoader {
     TORCH_CHECK(o.epochs() >= 1, "TwoViewLoader: epochs must be >= 1, got ", o.epochs());
     TORCH_CHECK(o.num_workers() >= 0 && o.num_workers() <= kMaxLoaderWorkers, "TwoViewLoader: num_workers must be in [0, ",
                 kMaxLoaderWorkers, "], got ", o.num_workers());
+    TORCH_CHECK(o.worker_threads() >= 0, "TwoViewLoader: worker_threads must be >= 0, got ", o.worker_threads());
     TORCH_CHECK(o.prefetch() >= 1, "TwoViewLoader: prefetch must be >= 1, got ", o.prefetch());
+    TORCH_CHECK(o.world_size() >= 1, "TwoViewLoader: world_size must be >= 1, got ", o.world_size());
+    TORCH_CHECK(o.rank() >= 0 && o.rank() < o.world_size(), "TwoViewLoader: rank must be in [0, world_size = ",
+                o.world_size(), "), got rank = ", o.rank());
     size_ = source_.size();
     TORCH_CHECK(size_ > 0, "TwoViewLoader: the source is empty");
-    batches_per_epoch_ = o.drop_last() ? size_ / o.batch_size() : (size_ + o.batch_size() - 1) / o.batch_size();
-    TORCH_CHECK(batches_per_epoch_ > 0, "TwoViewLoader: the source has ", size_,
-                " samples, fewer than one batch of batch_size = ", o.batch_size(), " with drop_last");
+    shard_size_ = size_ / o.world_size();
+    TORCH_CHECK(shard_size_ > 0, "TwoViewLoader: the source has ", size_, " samples, fewer than world_size = ",
+                o.world_size(), " (one per rank)");
+    batches_per_epoch_ =
+        o.drop_last() ? shard_size_ / o.batch_size() : (shard_size_ + o.batch_size() - 1) / o.batch_size();
+    TORCH_CHECK(batches_per_epoch_ > 0, "TwoViewLoader: the source has ", size_, " samples (", shard_size_,
+                " per rank of world_size = ", o.world_size(), "), fewer than one batch of batch_size = ", o.batch_size(),
+                " with drop_last");
     // Global batch numbers are epoch * batches_per_epoch + batch in int64: refuse a run so long
     // that they would overflow (UB, and next() would then end at once).
     TORCH_CHECK(o.epochs() < std::numeric_limits<int64_t>::max() / batches_per_epoch_,
@@ -187,7 +214,16 @@ class TwoViewLoader {
     workers_.reserve(static_cast<size_t>(o.num_workers()));
     try {
       for (int64_t w = 0; w < o.num_workers(); ++w) {
-        workers_.emplace_back([this, view1 = view1_, view2 = view2_]() mutable { work_(view1, view2); });
+        // Each worker is a one-thread c10::ThreadPool running one long task, work_. Its own
+        // copies of the views sit behind a shared_ptr: the pool may copy the task.
+        auto views = std::make_shared<std::pair<View1, View2>>(view1_, view2_);
+        workers_.push_back(std::make_unique<c10::ThreadPool>(1));
+        workers_.back()->run([this, views] {
+          if (options_.worker_threads() > 0) {
+            detail::set_thread_intra_op_threads(options_.worker_threads());
+          }
+          work_(views->first, views->second);
+        });
       }
     } catch (const std::system_error& e) {
       stop_();  // the threads already started must not outlive a failed construction
@@ -233,22 +269,31 @@ class TwoViewLoader {
     return std::nullopt;
   }
 
-  /// Batches in one epoch: N / B with drop_last, else ceil(N / B).
+  /// Batches in one epoch (on every rank): n / B with drop_last, else ceil(n / B), n = shard_size().
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   /// Samples in the source.
   int64_t source_size() const { return size_; }
+  /// Samples this rank reads per epoch: N / world_size (N with world_size 1).
+  int64_t shard_size() const { return shard_size_; }
   /// (epoch, batch) of the batch the next call to next() returns (if it is not skipped).
   std::pair<int64_t, int64_t> position() const {
     return {next_to_consume_ / batches_per_epoch_, next_to_consume_ % batches_per_epoch_};
   }
-  /// The source positions that make up batch `batch` of epoch `epoch`, before any skipping.
+  /// The source positions that make up this rank's batch `batch` of epoch `epoch`, before any
+  /// skipping.
   std::vector<int64_t> batch_indices(int64_t epoch, int64_t batch) const {
     TORCH_CHECK(epoch >= 0 && batch >= 0 && batch < batches_per_epoch_, "TwoViewLoader::batch_indices: (epoch ",
                 epoch, ", batch ", batch, ") is out of range; batches per epoch: ", batches_per_epoch_);
     std::shared_ptr<const std::vector<int64_t>> order = order_(epoch);
     const int64_t begin = batch * options_.batch_size();
-    const int64_t end = std::min(size_, begin + options_.batch_size());
-    return std::vector<int64_t>(order->begin() + begin, order->begin() + end);
+    const int64_t end = std::min(shard_size_, begin + options_.batch_size());
+    const int64_t world = options_.world_size(), rank = options_.rank();
+    std::vector<int64_t> out;
+    out.reserve(static_cast<size_t>(end - begin));
+    for (int64_t k = begin; k < end; ++k) {
+      out.push_back((*order)[static_cast<size_t>(k * world + rank)]);
+    }
+    return out;
   }
   const LoaderOptions& options() const { return options_; }
   const Source& source() const { return source_; }
@@ -266,9 +311,9 @@ class TwoViewLoader {
       stopping_ = true;
     }
     space_.notify_all();
-    for (auto& worker : workers_) {
-      worker.join();
-    }
+    // Each pool's destructor joins its thread once work_ has returned (a worker whose task had
+    // not started yet drops it).
+    workers_.clear();
   }
 
   std::shared_ptr<const std::vector<int64_t>> order_(int64_t epoch) const {
@@ -309,7 +354,9 @@ class TwoViewLoader {
       if (fetched.labels.numel() == 0) {
         return result;  // all skipped
       }
-      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(batch_seed(options_.seed(), epoch, batch));
+      // Rank r's batch b is the epoch's global batch b * W + r: its own generator on every rank.
+      at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(
+          batch_seed(options_.seed(), epoch, batch * options_.world_size() + options_.rank()));
       TwoViewBatch out;
       out.view1 = view1(static_cast<const Images&>(fetched.images), generator);
       out.view2 = view2(static_cast<const Images&>(fetched.images), generator);
@@ -355,6 +402,7 @@ class TwoViewLoader {
   View2 view2_;
   LoaderOptions options_;
   int64_t size_ = 0;
+  int64_t shard_size_ = 0;
   int64_t batches_per_epoch_ = 0;
   int64_t end_ = 0;  // global batch numbers: epoch * batches_per_epoch + batch
 
@@ -369,7 +417,7 @@ class TwoViewLoader {
   mutable std::mutex orders_mutex_;
   mutable std::map<int64_t, std::shared_ptr<const std::vector<int64_t>>> orders_;
 
-  std::vector<std::thread> workers_;
+  std::vector<std::unique_ptr<c10::ThreadPool>> workers_;
 };
 
 }  // namespace byol::data
