@@ -327,7 +327,7 @@ int main(int argc, char** argv) {
   const auto group = byol_examples::or_exit(1, "", [] { return byol::distributed::init_process_group(); });
   const int64_t world = group.world_size();
   const bool main_rank = byol::distributed::is_main_process(group);
-  std::ostream& out = byol_examples::main_out(group);
+  std::ostream& console = byol_examples::main_out(group);
   const auto start = std::chrono::steady_clock::now();
   torch::set_num_threads(byol_examples::choose_threads(threads));
   torch::manual_seed(static_cast<uint64_t>(seed));
@@ -349,14 +349,14 @@ int main(int argc, char** argv) {
 
   // ---- data -------------------------------------------------------------------------------
   const int64_t size = image_size > 0 ? image_size : (folder.empty() ? 28 : 32);
-  out << "loading data\n";
+  console << "loading data\n";
   Data data = byol_examples::or_exit(1, "", [&] { return load_data(folder, root, size, workers); });
   if (limit_train > 0 && limit_train < data.train_images.size(0)) {
     data.train_images = data.train_images.narrow(0, 0, limit_train);
     data.train_labels = data.train_labels.narrow(0, 0, limit_train);
   }
   const int64_t channels = data.train_images.size(1);
-  out << "  " << data.description << ": " << data.train_images.size(0) << " training and "
+  console << "  " << data.description << ": " << data.train_images.size(0) << " training and "
             << data.test_images.size(0) << " test images, " << channels << "x" << data.train_images.size(2) << "x"
             << data.train_images.size(3) << ", " << data.classes << " classes\n";
 
@@ -388,7 +388,7 @@ int main(int argc, char** argv) {
   if (world > 1) {
     // Batch norm over the global batch, in the online network and the target (the probe has none).
     const int64_t synced = byol::distributed::convert_sync_batchnorm(model, group);
-    out << "  " << world << " ranks: " << synced << " BatchNorm layers synchronized, global batch "
+    console << "  " << world << " ranks: " << synced << " BatchNorm layers synchronized, global batch "
         << world * batch_size << "\n";
   }
   const double peak_lr = base_lr * static_cast<double>(world * batch_size) / 256.0;
@@ -424,7 +424,7 @@ int main(int argc, char** argv) {
       rows = read_for_plot(metrics_path);
       metrics.skip(rows.size());
     }
-    out << "resumed from " << loaded.path << " at step " << step << "\n";
+    console << "resumed from " << loaded.path << " at step " << step << "\n";
   } else if (main_rank) {
     byol_examples::or_exit(1, "", [&] { metrics.start(); });
   }
@@ -437,7 +437,7 @@ int main(int argc, char** argv) {
     parallel_probe.emplace(*probe, group);
   }
   const std::string no_plot = byol_examples::plot_unavailable();
-  if (!no_plot.empty()) out << "no " << plot_path << ": " << no_plot << "\n";
+  if (!no_plot.empty()) console << "no " << plot_path << ": " << no_plot << "\n";
   loader_options.start_epoch(state.loader_position().first).start_batch(state.loader_position().second);
   byol::data::TwoViewLoader loader(source, make_view1, make_view2, loader_options);
   state.loader(loader);
@@ -478,7 +478,7 @@ int main(int argc, char** argv) {
   };
 
   // ---- pre-training -----------------------------------------------------------------------
-  out << "pre-training: " << epochs << " epochs x " << steps_per_epoch << " steps of " << batch_size
+  console << "pre-training: " << epochs << " epochs x " << steps_per_epoch << " steps of " << batch_size
             << " images, encoder " << features << "-d (" << width << "-" << 8 * width << " channels), LARS peak lr "
             << peak_lr << ", " << torch::get_num_threads() << " threads\n";
   model.train();
@@ -533,12 +533,12 @@ int main(int argc, char** argv) {
         model.train();
       }
       bar.finish();
-      out << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
+      console << "epoch " << epoch << "/" << epochs << ": loss " << std::setprecision(4) << loss_value
                 << ", online probe " << std::setprecision(3) << 100 * row.probe_accuracy << "%";
       if (std::isfinite(row.knn_accuracy)) {
-        out << ", k-NN (" << knn_train << "/" << knn_test << " subset) " << 100 * row.knn_accuracy << "%";
+        console << ", k-NN (" << knn_train << "/" << knn_test << " subset) " << 100 * row.knn_accuracy << "%";
       }
-      out << std::endl;
+      console << std::endl;
     }
     rows.push_back(row);
     std::ostringstream status;
@@ -555,7 +555,7 @@ int main(int argc, char** argv) {
     if ((stop || epoch_end || step % checkpoint_every == 0) && !saved()) return 1;
     if (stop) {
       bar.finish();
-      out << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
+      console << (g_interrupted ? "interrupted" : "stopped") << " at step " << step << "/" << total_steps
                 << "; checkpoint saved to " << checkpoint_path << ". Continue with the same flags and --resume.\n";
       std::cout << "state digest " << digest(model) << "\n";  // every rank: they must agree
       return g_interrupted ? 130 : 0;
@@ -566,18 +566,18 @@ int main(int argc, char** argv) {
   const double train_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "state digest " << digest(model) << "\n";  // every rank: they must agree
-  out << "wrote " << metrics_path << ", " << (no_plot.empty() ? plot_path + ", " : "") << checkpoint_path << "\n";
+  console << "wrote " << metrics_path << ", " << (no_plot.empty() ? plot_path + ", " : "") << checkpoint_path << "\n";
   if (no_eval) return 0;
 
   // ---- evaluation -------------------------------------------------------------------------
-  out << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
+  console << "evaluating on " << data.test_images.size(0) << " test images (k-NN k=200 T=0.1; linear: "
             << linear_epochs << " epochs on frozen features)\n";
   const Scores byol_scores = evaluate(model.encoder(), data, plain, linear_epochs, group);
   torch::manual_seed(static_cast<uint64_t>(seed));
   auto random_encoder = make_encoder();
   const Scores random_scores = evaluate(random_encoder, data, plain, linear_epochs, group);
   const double total_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out << std::fixed << std::setprecision(2) << "\n"
+  console << std::fixed << std::setprecision(2) << "\n"
             << "                      k-NN top-1   linear top-1\n"
             << "  BYOL pre-trained    " << std::setw(9) << 100 * byol_scores.knn << "%   " << std::setw(10)
             << 100 * byol_scores.linear << "%\n"
