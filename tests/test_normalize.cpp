@@ -6,7 +6,8 @@ using namespace augment_test;  // NOLINT(google-build-using-namespace): the shar
 
 namespace {
 
-std::vector<double> ref_normalize(const Pixels& in, const std::vector<double>& mean, const std::vector<double>& stddev) {
+std::vector<double> ref_normalize(const Pixels& in, const std::vector<double>& mean,
+                                  const std::vector<double>& stddev) {
   Pixels out = in;
   for (int64_t b = 0; b < in.b; ++b)
     for (int64_t c = 0; c < in.c; ++c)

@@ -99,7 +99,8 @@ TEST_CASE("each Bernoulli op is RandomApply over its functional op: p = 1 is the
   REQUIRE(std::is_same<A::RandomSolarize, A::RandomApply<A::ops::Solarize>>::value);
 }
 
-TEST_CASE("RandomApply takes an op written outside byol: drawn per image, applied to the drawn ones", "[random_apply]") {
+TEST_CASE("RandomApply takes an op written outside byol: drawn per image, applied to the drawn ones",
+          "[random_apply]") {
   const int64_t n = 2000;
   const auto x = torch::rand({n, 3, 2, 2}) * 0.4;  // 1 - x >= 0.6 > x: inverted images are told apart
   const A::RandomApply<Invert> invert(Invert::Options().p(0.3));

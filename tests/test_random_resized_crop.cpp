@@ -3,7 +3,8 @@
 
 using namespace augment_test;  // NOLINT(google-build-using-namespace): the shared references
 
-TEST_CASE("RandomResizedCrop boxes: area U[0.08, 1], aspect in [3/4, 4/3], inside the image, clamped", "[random_resized_crop]") {
+TEST_CASE("RandomResizedCrop boxes: area U[0.08, 1], aspect in [3/4, 4/3], inside the image, clamped",
+          "[random_resized_crop]") {
   const int64_t n = 4000;
   auto gen = at::detail::createCPUGenerator(9);
   const A::RandomResizedCrop crop(224);
