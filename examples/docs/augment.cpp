@@ -35,13 +35,17 @@ int example_augment() {
   const auto turned = A::functional::adjust_hue(v1, torch::full({16}, 1.0 / 3.0));
   const auto blurred = A::functional::gaussian_blur(v1, torch::rand({16}) * 1.9 + 0.1, 3);
 
-  // The evaluation crop: resize the shorter side to 36, keep the centred 32 x 32, normalise.
+  // The evaluation crop: resize the shorter side to 36, keep the centred 32 x 32, normalise;
+  // in one resampling (the reference's way), or torchvision's Resize then CenterCrop.
   const A::Compose test_view(A::CenterCrop(A::CenterCropOptions(32).resize(36)), A::Normalize());
   const auto test_batch = test_view(images);  // [16, 3, 32, 32]
+  const A::Compose torchvision_test_view(A::Resize(36), A::CenterCrop(32), A::Normalize());
+  const auto resized = torchvision_test_view(images);  // [16, 3, 32, 32]
 
   std::cout << "views " << v1.sizes() << " and " << v2.sizes() << ", normalized " << normalized.sizes()
             << ", policy " << batch.sizes() << "\n";
   const bool ok = v1.min().item<float>() >= 0 && v1.max().item<float>() <= 1 && batch.size(0) == 2 &&
-                  turned.sizes() == v1.sizes() && blurred.sizes() == v1.sizes() && test_batch.sizes() == v1.sizes();
+                  turned.sizes() == v1.sizes() && blurred.sizes() == v1.sizes() && test_batch.sizes() == v1.sizes() &&
+                  resized.sizes() == v1.sizes();
   return ok ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 
 /// Batched image augmentations for BYOL's two views (docs/spec.md): the functional math
 /// (byol::augment::functional), the random ops, Compose, the policies byol_view1 (T) and
-/// byol_view2 (T'), and the evaluation crop CenterCrop.
+/// byol_view2 (T'), and the deterministic evaluation ops CenterCrop and Resize.
 ///
 ///     #include <byol/augment.hpp>
 ///     auto t1 = byol::augment::byol_view1(224), t2 = byol::augment::byol_view2(224);
@@ -10,4 +10,5 @@
 
 #include <byol/augment/center_crop.hpp>
 #include <byol/augment/functional.hpp>
+#include <byol/augment/resize.hpp>
 #include <byol/augment/transforms.hpp>

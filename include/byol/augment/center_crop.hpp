@@ -16,7 +16,8 @@
 ///     auto b = byol::augment::functional::resized_center_crop(x, 224, 256);   // [8, 3, 224, 224]
 
 #include <byol/augment/functional.hpp>
-#include <byol/augment/transforms.hpp>
+#include <byol/augment/interpolation.hpp>
+#include <byol/detail/augment_rows.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/core/Generator.h>
@@ -208,7 +209,7 @@ class CenterCrop {
 
   at::Tensor operator()(const at::Tensor& images) const {
     at::NoGradGuard no_grad;
-    functional::detail::check_images(images, kName);
+    detail::rows::check_images(images, kName);
     if (options_.resize() > 0) {
       return functional::resized_center_crop(images, options_.size(), options_.resize(), options_.interpolation(),
                                              options_.antialias());

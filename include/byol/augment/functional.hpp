@@ -17,6 +17,10 @@
 ///   solarize            x < threshold ? x : 1 - x
 ///   resized_crop        per-image boxes resampled to size x size (bicubic or bilinear, antialiased)
 ///
+/// The deterministic evaluation ops keep their functional form beside their class:
+/// center_crop and resized_center_crop in byol/augment/center_crop.hpp, resize in
+/// byol/augment/resize.hpp.
+///
 ///     auto x = torch::rand({256, 3, 32, 32});
 ///     auto y = byol::augment::functional::adjust_hue(x, torch::rand({256}) * 0.2 - 0.1);
 ///     auto z = byol::augment::functional::gaussian_blur(y, torch::full({256}, 1.0), 3);

@@ -1,8 +1,17 @@
 #pragma once
 
-// Between byol/augment/functional.hpp and the kernels: which path runs, the row-wise drivers
-// that apply an op to chosen images of a batch on either path, the crop drivers, and the
-// validation shared with the random ops of byol/augment/transforms.hpp.
+// The rows layer: between the public augment API and the kernels.
+//
+// byol/augment/functional.hpp and the op headers of byol/augment/ (random_apply.hpp,
+// color_jitter.hpp, ...) stand on this file and on nothing else beneath the public API. It
+// holds which path runs (the fused CPU kernels of detail/cpu/augment.hpp or the ATen operations
+// of detail/aten/augment.hpp), the row-wise drivers that apply an op in place to chosen images of
+// a batch on either path, the crop drivers, and the argument checks.
+//
+// What the op headers may call is listed at the end, in namespace byol::augment::detail::rows:
+// the *_rows_ functions (in place on the images at `rows` of a contiguous float32/float64 batch),
+// the crop drivers and the checks. An op that needs something new beneath the API adds it here
+// and to that list; it never reaches into functional::detail, cpu:: or aten:: itself.
 
 #include <byol/augment/interpolation.hpp>
 #include <byol/detail/augment_common.hpp>
@@ -201,6 +210,98 @@ inline void gaussian_blur_rows_(at::Tensor& x, const std::vector<int64_t>& rows,
   }
 }
 
+/// The colour-jitter op codes of color_jitter_rows_ (ColorJitter::Op has the same values).
+enum JitterOp : int64_t { kJitterBrightness = 0, kJitterContrast = 1, kJitterSaturation = 2, kJitterHue = 3 };
+
+/// One jitter op on one image [C, H, W] (contiguous), the fused CPU kernels.
+template <typename T>
+inline void jitter_image(int64_t op, T* image, int64_t channels, int64_t plane, T value) {
+  switch (op) {
+    case kJitterBrightness:
+      cpu::brightness(image, channels * plane, value);
+      break;
+    case kJitterContrast:
+      cpu::contrast(image, channels, plane, value);
+      break;
+    case kJitterSaturation:
+      cpu::saturation(image, plane, value);
+      break;
+    default:
+      cpu::hue(image, plane, value);
+      break;
+  }
+}
+
+/// One jitter op on a slab [n, C, H, W], the ATen path; value is [n, 1, 1, 1].
+inline void jitter_slab(int64_t op, at::Tensor& x, const at::Tensor& value) {
+  switch (op) {
+    case kJitterBrightness:
+      aten::brightness_(x, value);
+      break;
+    case kJitterContrast:
+      aten::contrast_(x, value);
+      break;
+    case kJitterSaturation:
+      aten::saturation_(x, value);
+      break;
+    default:
+      aten::hue_(x, value);
+      break;
+  }
+}
+
+/// Colour jitter of the images at `rows`: image b runs the ops order[4 b .. 4 b + 3] (op codes
+/// JitterOp, first to last), skipping those with enabled[op] false, op k with the factor
+/// factors[k][b] (float64 CPU [B]). On the CPU each image runs its four ops in its own order while
+/// its pixels are in cache; elsewhere position by position, each op over the images that have it
+/// at that position.
+inline void color_jitter_rows_(at::Tensor& x, const std::vector<int64_t>& rows, const int64_t* order,
+                               const at::Tensor (&factors)[4], const bool (&enabled)[4]) {
+  const double* f[4] = {factors[0].data_ptr<double>(), factors[1].data_ptr<double>(), factors[2].data_ptr<double>(),
+                        factors[3].data_ptr<double>()};
+  const int64_t channels = x.size(1), plane = x.size(2) * x.size(3);
+  for_rows_(
+      x, rows,
+      [&](auto* image, int64_t b) {
+        using T = std::remove_pointer_t<decltype(image)>;
+        for (int64_t position = 0; position < 4; ++position) {
+          const int64_t op = order[4 * b + position];
+          if (enabled[op]) {
+            jitter_image(op, image, channels, plane, static_cast<T>(f[op][b]));
+          }
+        }
+      },
+      [&](at::Tensor& slab, const at::Tensor& idx) {
+        const int64_t n = slab.size(0);
+        const int64_t* r = idx.data_ptr<int64_t>();
+        for (int64_t position = 0; position < 4; ++position) {
+          for (int64_t op = 0; op < 4; ++op) {
+            if (!enabled[op]) {
+              continue;
+            }
+            std::vector<int64_t> local;
+            for (int64_t j = 0; j < n; ++j) {
+              if (order[4 * r[j] + position] == op) {
+                local.push_back(j);
+              }
+            }
+            if (local.empty()) {
+              continue;
+            }
+            if (static_cast<int64_t>(local.size()) == n) {
+              jitter_slab(op, slab, column(factors[op], idx, slab));
+              continue;
+            }
+            const at::Tensor local_cpu = at::tensor(local, at::TensorOptions().dtype(at::kLong));
+            const at::Tensor index = to_device(local_cpu, slab.device(), at::kLong);
+            at::Tensor sub = slab.index_select(0, index);
+            jitter_slab(op, sub, column(factors[op], idx.index_select(0, local_cpu), sub));
+            slab.index_copy_(0, index, sub);
+          }
+        }
+      });
+}
+
 // ---- validation shared with the random ops ----------------------------------------------------
 
 /// Validated boxes as a [B, 4] float64 CPU tensor of whole pixels (top, left, height, width), box i
@@ -251,10 +352,10 @@ inline void check_kernel_size(int64_t kernel_size, const char* where) {
 }
 
 /// Crops a list of [C, H_i, W_i] images (one C and dtype, on the CPU) with validated CPU boxes into
-/// a new [B, C, S, S] tensor of the compute dtype: the fused kernel, one parallel loop over the
-/// images, each reading only its box.
-inline at::Tensor cpu_resized_crop(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t size,
-                                   Interpolation interpolation, bool antialias) {
+/// a new [B, C, out_h, out_w] tensor of the compute dtype: the fused kernel, one parallel loop over
+/// the images, each reading only its box.
+inline at::Tensor cpu_resized_crop(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t out_h,
+                                   int64_t out_w, Interpolation interpolation, bool antialias) {
   const at::Tensor& first = images.front();
   const auto type = first.scalar_type();
   const at::ScalarType dtype = compute_type(type);
@@ -265,14 +366,14 @@ inline at::Tensor cpu_resized_crop(const std::vector<at::Tensor>& images, const 
     list.push_back((readable ? image : image.to(dtype)).contiguous());
   }
   at::Tensor out =
-      at::empty({static_cast<int64_t>(images.size()), first.size(0), size, size}, first.options().dtype(dtype));
-  cpu::resized_crop(list, boxes, size, interpolation, antialias, out);
+      at::empty({static_cast<int64_t>(images.size()), first.size(0), out_h, out_w}, first.options().dtype(dtype));
+  cpu::resized_crop(list, boxes, out_h, out_w, interpolation, antialias, out);
   return out;
 }
 
 /// Crops a batch [B, C, H, W] (uint8 or floating) with validated CPU boxes into a new
-/// [B, C, S, S] tensor of the compute dtype.
-inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor& boxes, int64_t size,
+/// [B, C, out_h, out_w] tensor of the compute dtype.
+inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor& boxes, int64_t out_h, int64_t out_w,
                                      Interpolation interpolation, bool antialias) {
   const int64_t batch = images.size(0);
   if (use_cpu_kernels(images)) {
@@ -281,21 +382,27 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
     for (int64_t i = 0; i < batch; ++i) {
       list.push_back(images.select(0, i));
     }
-    return cpu_resized_crop(list, boxes, size, interpolation, antialias);
+    return cpu_resized_crop(list, boxes, out_h, out_w, interpolation, antialias);
   }
   const at::ScalarType dtype = compute_type(images.scalar_type());
-  const int64_t rows = rows_per_chunk(images, images.size(1) * size * size);
+  const int64_t rows = rows_per_chunk(images, images.size(1) * out_h * out_w);
   if (rows >= batch) {
-    return aten::resized_crop(images, boxes, size, interpolation, antialias, dtype);
+    return aten::resized_crop(images, boxes, out_h, out_w, interpolation, antialias, dtype);
   }
-  at::Tensor out = at::empty({batch, images.size(1), size, size}, images.options().dtype(dtype));
+  at::Tensor out = at::empty({batch, images.size(1), out_h, out_w}, images.options().dtype(dtype));
   for (int64_t begin = 0; begin < batch; begin += rows) {
     const int64_t n = std::min(rows, batch - begin);
     out.narrow(0, begin, n)
-        .copy_(aten::resized_crop(images.narrow(0, begin, n), boxes.narrow(0, begin, n), size, interpolation,
+        .copy_(aten::resized_crop(images.narrow(0, begin, n), boxes.narrow(0, begin, n), out_h, out_w, interpolation,
                                   antialias, dtype));
   }
   return out;
+}
+
+/// The same, square: each box resampled to size x size.
+inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor& boxes, int64_t size,
+                                     Interpolation interpolation, bool antialias) {
+  return resized_crop_batch(images, boxes, size, size, interpolation, antialias);
 }
 
 /// Crops a list of [C, H_i, W_i] images (one C, dtype and device) with validated CPU boxes, box i
@@ -304,7 +411,7 @@ inline at::Tensor resized_crop_batch(const at::Tensor& images, const at::Tensor&
 inline at::Tensor resized_crop_list(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t size,
                                     Interpolation interpolation, bool antialias) {
   if (use_cpu_kernels(images.front())) {
-    return cpu_resized_crop(images, boxes, size, interpolation, antialias);
+    return cpu_resized_crop(images, boxes, size, size, interpolation, antialias);
   }
   // Elsewhere: each image cut to its box first, then resampled as a batch of one.
   const at::Tensor& first = images.front();
@@ -319,7 +426,7 @@ inline at::Tensor resized_crop_list(const std::vector<at::Tensor>& images, const
                                .narrow(2, static_cast<int64_t>(left), static_cast<int64_t>(w))
                                .unsqueeze(0);
     const at::Tensor local = at::tensor({0.0, 0.0, h, w}, at::TensorOptions().dtype(at::kDouble)).view({1, 4});
-    out.narrow(0, i, 1).copy_(aten::resized_crop(cut, local, size, interpolation, antialias, dtype));
+    out.narrow(0, i, 1).copy_(aten::resized_crop(cut, local, size, size, interpolation, antialias, dtype));
   }
   return out;
 }
@@ -331,5 +438,44 @@ inline at::Tensor channel_values(c10::ArrayRef<double> values, const at::Tensor&
       .view({1, -1, 1, 1});
 }
 
+/// (x_c - mean_c) / stddev_c in place on every image of x (C values each, checked by the caller).
+inline void normalize_(at::Tensor& x, c10::ArrayRef<double> mean, c10::ArrayRef<double> stddev) {
+  x.sub_(channel_values(mean, x)).div_(channel_values(stddev, x));
+}
+
 
 }  // namespace byol::augment::functional::detail
+
+namespace byol::augment::detail::rows {
+
+// What the op headers of byol/augment/ use beneath the public functional API: nothing else.
+
+// Checks: images [B, C, H, W] (float), 3 or 1 channels, per-image parameters, boxes, sigma, kernel.
+using functional::detail::check_float_images;
+using functional::detail::check_images;
+using functional::detail::check_kernel_size;
+using functional::detail::check_rgb_or_gray;
+using functional::detail::checked_boxes;
+using functional::detail::checked_sigma;
+using functional::detail::per_image;
+
+// In place on the images at `rows` of a contiguous float32/float64 batch, either path.
+using functional::detail::color_jitter_rows_;
+using functional::detail::JitterOp;
+using functional::detail::kJitterBrightness;
+using functional::detail::kJitterContrast;
+using functional::detail::kJitterHue;
+using functional::detail::kJitterSaturation;
+using functional::detail::gaussian_blur_rows_;
+using functional::detail::grayscale_rows_;
+using functional::detail::hflip_rows_;
+using functional::detail::solarize_rows_;
+
+// In place on a whole float batch.
+using functional::detail::normalize_;
+
+// Crops: a list of [C, H_i, W_i] images, or a batch, with checked boxes, to new float tensors.
+using functional::detail::resized_crop_batch;
+using functional::detail::resized_crop_list;
+
+}  // namespace byol::augment::detail::rows

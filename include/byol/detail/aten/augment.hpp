@@ -173,20 +173,22 @@ inline at::Tensor crop_matrices(const at::Tensor& start, const at::Tensor& len, 
   return scatter_taps(index, weight.to(dtype), length);
 }
 
-/// Resized crop of a [n, C, H, W] slab (any real dtype; uint8 is divided by 255) with CPU boxes.
-inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes_cpu, int64_t size,
+/// Resized crop of a [n, C, H, W] slab (any real dtype; uint8 is divided by 255) with CPU boxes,
+/// each box resampled to out_h x out_w.
+inline at::Tensor resized_crop(const at::Tensor& images, const at::Tensor& boxes_cpu, int64_t out_h, int64_t out_w,
                                Interpolation interpolation, bool antialias, at::ScalarType dtype) {
   const at::Tensor x = images.to(dtype);
-  const at::Tensor stretch = (boxes_cpu.narrow(1, 2, 2) / static_cast<double>(size)).clamp_min(1.0);
-  const double max_rows = antialias ? stretch.select(1, 0).max().item<double>() : 1.0;
-  const double max_cols = antialias ? stretch.select(1, 1).max().item<double>() : 1.0;
+  const double max_rows =
+      antialias ? (boxes_cpu.select(1, 2) / static_cast<double>(out_h)).clamp_min(1.0).max().item<double>() : 1.0;
+  const double max_cols =
+      antialias ? (boxes_cpu.select(1, 3) / static_cast<double>(out_w)).clamp_min(1.0).max().item<double>() : 1.0;
   const at::Tensor b = to_device(boxes_cpu, images.device(), at::kDouble);
-  at::Tensor rows = crop_matrices(b.select(1, 0), b.select(1, 2), size, images.size(2), interpolation, antialias,
+  at::Tensor rows = crop_matrices(b.select(1, 0), b.select(1, 2), out_h, images.size(2), interpolation, antialias,
                                   max_rows, dtype);
   if (images.scalar_type() == at::kByte) {
     rows.mul_(1.0 / 255.0);  // uint8 in [0, 255]: the scale rides on the small matrices
   }
-  const at::Tensor cols = crop_matrices(b.select(1, 1), b.select(1, 3), size, images.size(3), interpolation,
+  const at::Tensor cols = crop_matrices(b.select(1, 1), b.select(1, 3), out_w, images.size(3), interpolation,
                                         antialias, max_cols, dtype);
   return separable_map(x, rows, cols).clamp_(0.0, 1.0);
 }

@@ -270,16 +270,17 @@ inline Taps crop_taps(int64_t start, int64_t len, int64_t size, Interpolation in
   return taps;
 }
 
-/// One image [C, H, W] (contiguous) -> [C, S, S]: the vertical pass over the box's columns into
-/// `tmp` (whole-row multiply-adds), then the horizontal pass (short dot products).
+/// One image [C, H, W] (contiguous) -> [C, out_h, out_w]: the vertical pass over the box's
+/// columns into `tmp` (whole-row multiply-adds), then the horizontal pass (short dot products).
 template <typename in_t, typename out_t>
 inline void crop_image(const in_t* src, int64_t channels, int64_t height, int64_t width, const double* box,
-                       int64_t size, Interpolation interpolation, bool antialias, out_t* dst, std::vector<out_t>& tmp) {
+                       int64_t out_h, int64_t out_w, Interpolation interpolation, bool antialias, out_t* dst,
+                       std::vector<out_t>& tmp) {
   const auto top = static_cast<int64_t>(box[0]), left = static_cast<int64_t>(box[1]);
   const auto box_h = static_cast<int64_t>(box[2]), box_w = static_cast<int64_t>(box[3]);
   const double unit = std::is_same<in_t, uint8_t>::value ? 1.0 / 255.0 : 1.0;
-  const Taps rows = crop_taps(top, box_h, size, interpolation, antialias);
-  const Taps cols = crop_taps(left, box_w, size, interpolation, antialias);
+  const Taps rows = crop_taps(top, box_h, out_h, interpolation, antialias);
+  const Taps cols = crop_taps(left, box_w, out_w, interpolation, antialias);
   std::vector<out_t> wr(rows.weight.size()), wc(cols.weight.size());
   for (size_t i = 0; i < wr.size(); ++i) {
     wr[i] = static_cast<out_t>(rows.weight[i] * unit);
@@ -287,10 +288,10 @@ inline void crop_image(const in_t* src, int64_t channels, int64_t height, int64_
   for (size_t i = 0; i < wc.size(); ++i) {
     wc[i] = static_cast<out_t>(cols.weight[i]);
   }
-  tmp.resize(static_cast<size_t>(size * box_w));
+  tmp.resize(static_cast<size_t>(out_h * box_w));
   for (int64_t c = 0; c < channels; ++c) {
     const in_t* plane = src + c * height * width + left;
-    for (int64_t i = 0; i < size; ++i) {
+    for (int64_t i = 0; i < out_h; ++i) {
       out_t* out = tmp.data() + i * box_w;
       std::fill(out, out + box_w, out_t(0));
       const out_t* w = wr.data() + i * rows.stride;
@@ -302,25 +303,25 @@ inline void crop_image(const in_t* src, int64_t channels, int64_t height, int64_
         }
       }
     }
-    out_t* out = dst + c * size * size;
-    for (int64_t i = 0; i < size; ++i) {
+    out_t* out = dst + c * out_h * out_w;
+    for (int64_t i = 0; i < out_h; ++i) {
       const out_t* in = tmp.data() + i * box_w;
-      for (int64_t j = 0; j < size; ++j) {
+      for (int64_t j = 0; j < out_w; ++j) {
         const out_t* w = wc.data() + j * cols.stride;
         const out_t* t = in + (cols.first[static_cast<size_t>(j)] - left);
         out_t acc = 0;
         for (int64_t k = 0; k < cols.count[static_cast<size_t>(j)]; ++k) {
           acc += w[k] * t[k];
         }
-        out[i * size + j] = clip01(acc);
+        out[i * out_w + j] = clip01(acc);
       }
     }
   }
 }
 
 /// Every image of `images` (each [C, H_i, W_i], contiguous, one dtype: uint8, float32 or float64)
-/// cropped by its row of `boxes` (a [B, 4] float64 CPU tensor) into out [B, C, S, S].
-inline void resized_crop(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t size,
+/// cropped by its row of `boxes` (a [B, 4] float64 CPU tensor) into out [B, C, out_h, out_w].
+inline void resized_crop(const std::vector<at::Tensor>& images, const at::Tensor& boxes, int64_t out_h, int64_t out_w,
                          Interpolation interpolation, bool antialias, at::Tensor& out) {
   const double* box = boxes.data_ptr<double>();
   const auto in_type = images.front().scalar_type();
@@ -336,7 +337,7 @@ inline void resized_crop(const std::vector<at::Tensor>& images, const at::Tensor
         for (int64_t i = begin; i < end; ++i) {
           const at::Tensor& image = images[static_cast<size_t>(i)];
           crop_image<in_t, out_t>(image.data_ptr<in_t>(), image.size(0), image.size(1), image.size(2), box + 4 * i,
-                                  size, interpolation, antialias, dst + i * out_stride, tmp);
+                                  out_h, out_w, interpolation, antialias, dst + i * out_stride, tmp);
         }
       });
     };
