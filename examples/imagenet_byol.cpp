@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   bool no_channels_last = false;
   app.add_flag("--no-channels-last", no_channels_last, "keep the default memory format on CUDA");
   int64_t workers = 0;
-  app.add_option("--workers", workers, "loader threads (0: every core)");
+  app.add_option("--workers", workers, "decoding threads (0: byol::data::thread_budget's share)");
   int64_t threads = 0;
   app.add_option("--threads", threads, "LibTorch CPU threads (0: OMP_NUM_THREADS, else every core)");
   std::string out_dir = "runs/imagenet_byol";
@@ -190,7 +190,9 @@ int main(int argc, char** argv) {
   if (!synthetic) {
     folder = byol_examples::or_exit(1, "", [&] {
       return std::make_unique<byol::data::ImageFolder>(
-          byol::data::ImageFolderOptions(data_dir).num_workers(workers > 0 ? workers : byol_examples::choose_threads(0)));
+          // 0: the thread budget's share for decoding (docs/data.md, "Threads"), not every core.
+          workers > 0 ? byol::data::ImageFolderOptions(data_dir).num_workers(workers)
+                      : byol::data::ImageFolderOptions(data_dir));
     });
     images_per_epoch = folder->size();
   }

@@ -113,7 +113,7 @@ TEST_CASE("load_mnist / load_fashion_mnist read the four files and name what is 
                 {"2 images", "3 labels"});
 }
 
-// Its own CTest entry (unit.data_fashion_mnist), reported as skipped without the data.
+// Its own CTest entry (unit.idx_fashion_mnist), reported as skipped without the data.
 TEST_CASE("The real Fashion-MNIST, when dataset-fashion-mnist is installed", "[idx][fashion_mnist_files]") {
   const std::string root = byol::data::kFashionMnistRoot;
   if (!byol::data::mnist_files_present(root, byol::data::Split::train) ||
