@@ -83,7 +83,13 @@ namespace detail {
 /// Without OpenMP in this unit it does nothing.
 inline void set_thread_intra_op_threads(int64_t threads) {
 #if defined(_OPENMP) && AT_PARALLEL_OPENMP
-  at::internal::lazy_init_num_threads();  // first, or its lazy initialisation would undo ours
+  // LibTorch sets a thread's team size to its global count once, lazily, the first time that
+  // thread asks, and each shared object keeps its own "done" flag (a thread_local inside an inline
+  // function): both initialisations run first, this unit's and LibTorch's own (through
+  // at::get_num_threads), or whichever ran later would undo ours (seen with LibTorch 2.6 on a
+  // c10::ThreadPool thread; 1.13 kept the setting).
+  at::internal::lazy_init_num_threads();
+  (void)at::get_num_threads();
   omp_set_num_threads(static_cast<int>(std::max<int64_t>(1, threads)));
 #else
   (void)threads;
