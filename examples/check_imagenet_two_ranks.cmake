@@ -24,7 +24,7 @@ function(run expect)
 endfunction()
 # ResNet-18's learner: 20 BatchNorms in the encoder and 1 in each MLP head; the target has no
 # predictor: 22 + 21.
-run("[rank 0] 2 ranks: 43 BatchNorm layers synchronized;global batch 32 = 8 x 2 processes x 2 accumulation steps;[rank 0] step 2/4;checkpoint ${WORK}/checkpoint.pt (step 2)"
+run("[rank 0] 2 ranks (gloo): 43 BatchNorm layers synchronized;global batch 32 = 8 x 2 processes x 2 accumulation steps;[rank 0] step 2/4;checkpoint ${WORK}/checkpoint.pt (step 2)"
     --steps 2)
 run("resumed from ${WORK}/checkpoint.pt at step 2;[rank 0] step 3/4;checkpoint ${WORK}/checkpoint.pt (step 3)"
     --steps 1 --resume)

@@ -155,8 +155,11 @@ int main(int argc, char** argv) {
     return byol::distributed::init_process_group(byol::distributed::ProcessGroupOptions().backend(backend));
   });
   const int64_t world = group.world_size();
+  // Launched as ranks (torchrun, scripts/launch.sh; one rank included): SyncBatchNorm and
+  // DataParallel over the group's backend. A plain run has no backend and needs neither.
+  const bool data_parallel = group.connected();
   std::ostream& out = byol_examples::main_out(group);
-  if (cuda && world > 1 && !device.has_index()) device = torch::Device(torch::kCUDA, static_cast<int8_t>(group.local_rank()));
+  if (cuda && data_parallel && !device.has_index()) device = torch::Device(torch::kCUDA, static_cast<int8_t>(group.local_rank()));
   const bool bf16 = cuda && !no_bf16;
   const bool channels_last = cuda && !no_channels_last;
   torch::set_num_threads(byol_examples::choose_threads(threads));
@@ -173,10 +176,11 @@ int main(int argc, char** argv) {
   const bool bottleneck = resnet_options.block() == byol::models::ResNetBlock::bottleneck;
   byol::models::ResNet encoder(resnet_options.num_classes(0).zero_init_residual(bottleneck));
   byol::BYOL<byol::models::ResNet> model(encoder, byol::BYOLOptions(encoder->feature_dim()));
-  if (world > 1) {
+  if (data_parallel) {
     // Batch norm over every rank's batch, in the online network and the target.
     const int64_t synced = byol::distributed::convert_sync_batchnorm(model, group);
-    out << world << " ranks: " << synced << " BatchNorm layers synchronized\n";
+    out << world << (world == 1 ? " rank (" : " ranks (") << group.backend() << "): " << synced
+        << " BatchNorm layers synchronized\n";
   }
   model.to(device);
   if (channels_last) to_channels_last(model);
@@ -226,7 +230,7 @@ int main(int argc, char** argv) {
   }
   // Gradients averaged over the ranks (rank 0's weights broadcast first).
   std::optional<byol::distributed::DataParallel> parallel;
-  if (world > 1) parallel.emplace(model, group);
+  if (data_parallel) parallel.emplace(model, group);
   // A failed save (a full disk, say) ends the run with a message; the previous checkpoint stays.
   // Rank 0 writes; the others wait for it and share its error.
   auto saved = [&] {
@@ -353,9 +357,11 @@ int main(int argc, char** argv) {
     }
     if (step % checkpoint_every == 0 && !saved()) return 1;
     stop = g_interrupted;
-    if (world > 1) {
+    if (data_parallel) {
       // A signal reaches the ranks at different steps: they stop together when any of them got it.
-      const at::Tensor any = torch::tensor({stop ? 1.0 : 0.0});
+      // On the GPU under NCCL, which reduces CUDA tensors only.
+      const at::Tensor any = torch::tensor({stop ? 1.0 : 0.0}, torch::TensorOptions().device(
+                                               group.backend() == "nccl" ? device : torch::Device(torch::kCPU)));
       group.all_reduce_sum_(any);
       stop = any.item<double>() > 0;
     }

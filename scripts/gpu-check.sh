@@ -4,8 +4,10 @@
 # and the libraries that scripts/pack-gpu-deps.sh packed into .carry/deps (fashion_mnist without
 # its plot: -DBYOL_EXAMPLES_PLOT=OFF), runs the CUDA test cases,
 # ResNet-50 BYOL beside PyTorch eager, the CUDA benchmarks beside their baselines, then the rest
-# of the tests. Without a GPU (the rehearsal, scripts/gpu-rehearsal.sh) it runs every step but
-# the CUDA ones, which it reports as skipped.
+# of the tests. Step 3's [cuda] cases include NCCL with one rank (SyncBatchNorm and DataParallel
+# against plain BatchNorm), and step 5b runs imagenet_byol under torchrun with NCCL (issue 10,
+# item 5). Without a GPU (the rehearsal, scripts/gpu-rehearsal.sh) it runs every step but
+# the CUDA ones, which it reports as skipped; 5b then runs one Gloo rank through scripts/launch.sh.
 #
 #   here:            scripts/pack-gpu-deps.sh
 #   on the GPU box:  scripts/gpu-check.sh           (the device tool: carry [".carry"])
@@ -24,11 +26,12 @@
 #   3  CUDA test cases                                            1      30 s    120 s
 #   4  bf16 matmul peak (MFU's denominator)                       1      10 s     60 s
 #   5  ResNet-50 BYOL, byol: 30 steps, batch 256, bf16            -      45 s    150 s
+#   5b the same under torchrun --nproc_per_node=1, NCCL: 10 steps    -      25 s     90 s
 #   6  ResNet-50 BYOL, PyTorch eager, the same step              -      35 s    120 s
 #   7a wait for the background build                             -      30 s    200 s
 #   7b-d CUDA benchmarks, byol and the usual PyTorch code, table  -      75 s    210 s
 #   8  every CTest test but the CUDA ones already run           193      70 s    150 s
-#      total                                                            460 s (7.7 min)
+#      total                                                            485 s (8.1 min)
 #
 # What comes back (at most 8 files, in $OUT when set, else build-gpu/out): summary.txt (the
 # probe, each step's status and time, the key numbers), build.log, tests.log, imagenet.log,
@@ -215,6 +218,20 @@ step "5 ResNet BYOL, byol: ${imagenet_args[*]}" 150 "$out/imagenet.log" \
   "$build/examples/imagenet_byol" --synthetic --accum-steps 1 --log-every 10 --checkpoint-every 1000000 \
     --out "$build/imagenet_run" "${imagenet_args[@]}"
 grep -E "images/s|MFU" "$out/imagenet.log" | tail -3 | tee -a "$summary"
+# One rank of a data-parallel run: torchrun's variables, SyncBatchNorm and DataParallel's buckets
+# through NCCL. Debian 13's torchrun cannot start (docs/distributed.md), so the rehearsal sets the
+# same variables with scripts/launch.sh and uses Gloo.
+if [ $gpu = 1 ]; then
+  launcher=($python -m torch.distributed.run --standalone --nproc_per_node=1 --no-python)
+  ranked_args=(--dist-backend nccl --steps 10 --batch-size 128)
+else
+  launcher=(scripts/launch.sh -n 1 --)
+  ranked_args=(--dist-backend gloo "${imagenet_args[@]}")
+fi
+step "5b one rank under ${launcher[0]##*/}: ${ranked_args[*]}" 90 "$out/imagenet.log" \
+  "${launcher[@]}" "$build/examples/imagenet_byol" --synthetic --accum-steps 1 --log-every 5 \
+    --checkpoint-every 1000000 --out "$build/imagenet_ranked" "${ranked_args[@]}"
+grep -E "BatchNorm layers synchronized|images/s" "$out/imagenet.log" | tail -3 | tee -a "$summary"
 step "6 BYOL step, PyTorch eager ($dev)" 120 "$out/python-cuda.jsonl" \
   $python bench/python/byol_step.py --device "$dev" --min-time "$([ $gpu = 1 ] && echo 3 || echo 0.2)"
 grep -E '^\{' "$out/python-cuda.jsonl" | tail -2 | tee -a "$summary"

@@ -12,6 +12,8 @@
 
 #include "support.hpp"
 
+#include <torch/cuda.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -161,13 +163,14 @@ torch::Tensor loss_of(torch::nn::Sequential& model, const torch::Tensor& x, cons
   return (out - t).pow(2).sum() * (static_cast<double>(world_size) / static_cast<double>(kGlobalRows));
 }
 
+// Parameters then buffers, on the CPU, buffers in float64.
 std::vector<torch::Tensor> state_of(torch::nn::Sequential& model) {
   std::vector<torch::Tensor> out;
   for (const auto& p : model->named_parameters()) {
-    out.push_back(p.value().detach().clone());
+    out.push_back(p.value().detach().to(torch::kCPU).clone());
   }
   for (const auto& b : model->named_buffers()) {
-    out.push_back(b.value().detach().clone().to(torch::kDouble));
+    out.push_back(b.value().detach().to(torch::kCPU).clone().to(torch::kDouble));
   }
   return out;
 }
@@ -198,39 +201,58 @@ std::vector<torch::Tensor> train_single() {
   return state_of(model);
 }
 
-// One rank's run: its rows of every micro-batch; SyncBatchNorm unless `plain`.
-void train_rank(const dist::ProcessGroup& group, bool plain, const std::string& dir) {
+// What one rank ends with, and how DataParallel went.
+struct RankRun {
+  std::vector<torch::Tensor> state;  // state_of the model
+  int64_t converted = 0;             // BatchNorms that convert_sync_batchnorm replaced
+  int64_t buckets = 0;
+  int64_t started_in_backward = 0;   // buckets started from the hooks, summed over the steps
+};
+
+// One rank's run on `device`: its rows of every micro-batch (all of them in a group of one);
+// SyncBatchNorm unless `plain`.
+RankRun run_rank(const dist::ProcessGroup& group, bool plain, const torch::Device& device = torch::kCPU) {
   const int64_t rank = group.rank();
   // Each rank starts from other weights: DataParallel must broadcast rank 0's (seed 7's).
   auto model = make_model(7 + static_cast<uint64_t>(rank));
-  int64_t converted = 0;
+  model->to(device);
+  RankRun run;
   if (!plain) {
-    converted = dist::convert_sync_batchnorm(*model, group);
+    run.converted = dist::convert_sync_batchnorm(*model, group);
   }
   // Small buckets: several of them, started from the hooks during backward.
   dist::DataParallel ddp(*model, group, dist::DataParallelOptions().bucket_bytes(512));
   torch::optim::SGD sgd(model->parameters(), torch::optim::SGDOptions(kLr).momentum(kMomentum));
   const int64_t begin = rank == 0 ? 0 : kRows[0];
-  int64_t started_in_backward = 0;
+  const int64_t rows = group.world_size() == 1 ? kGlobalRows : kRows[rank];
   for (int64_t step = 0; step < kSteps; ++step) {
     sgd.zero_grad();
     for (int64_t micro = 0; micro < kMicro; ++micro) {
       auto [x, t] = global_batch(step, micro);
-      x = x.narrow(0, begin, kRows[rank]);
-      t = t.narrow(0, begin, kRows[rank]);
+      x = x.narrow(0, begin, rows).to(device);
+      t = t.narrow(0, begin, rows).to(device);
       if (micro + 1 < kMicro) {
         auto guard = ddp.no_sync();
         loss_of(model, x, t, group.world_size()).backward();
       } else {
         loss_of(model, x, t, group.world_size()).backward();
-        started_in_backward += ddp.buckets_started_in_backward();
+        run.started_in_backward += ddp.buckets_started_in_backward();
       }
     }
     sgd.step();
   }
-  torch::save(state_of(model), dir + "/rank" + std::to_string(rank) + ".pt");
-  std::ofstream(dir + "/rank" + std::to_string(rank) + ".txt")
-      << converted << " " << ddp.bucket_count() << " " << started_in_backward << "\n";
+  run.state = state_of(model);
+  run.buckets = ddp.bucket_count();
+  return run;
+}
+
+// A worker rank's run, written to `dir` for the parent to compare.
+void train_rank(const dist::ProcessGroup& group, bool plain, const std::string& dir) {
+  const auto run = run_rank(group, plain);
+  const auto rank = std::to_string(group.rank());
+  torch::save(run.state, dir + "/rank" + rank + ".pt");
+  std::ofstream(dir + "/rank" + rank + ".txt")
+      << run.converted << " " << run.buckets << " " << run.started_in_backward << "\n";
 }
 
 // Starts this binary as `rank` of 2 running the hidden worker case; returns its pid.
@@ -844,6 +866,80 @@ TEST_CASE("two processes with SyncBatchNorm end where one process with the whole
     CHECK(largest > 1e-4);
     std::filesystem::remove_all(plain_dir);
   }
+}
+
+namespace {
+
+// A group of one rank made through a store has its backend, as PyTorch's does: the collectives of
+// SyncBatchNorm and DataParallel really run (through Gloo here, NCCL in the CUDA case below), and
+// the run ends where one process with plain BatchNorm does, within the tolerance derived above.
+
+void check_one_rank_run(const dist::ProcessGroup& group, const torch::Device& device) {
+  REQUIRE(group.world_size() == 1);
+  REQUIRE(group.connected());
+  const double tolerance = 1e-8;
+  const auto expected = train_single();
+  const auto run = run_rank(group, false, device);
+  REQUIRE(run.state.size() == expected.size());
+  CHECK(run.converted == 2);
+  CHECK(run.buckets > 1);
+  CHECK(run.started_in_backward >= 1);
+  auto named = make_model(7);
+  const auto names = state_names(named);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO(names[i] << ": max difference " << (run.state[i] - expected[i]).abs().max().item<double>());
+    CHECK(torch::allclose(run.state[i], expected[i], tolerance, tolerance));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("one rank with a store: its collectives run through Gloo and end where plain BatchNorm does",
+          "[distributed]") {
+  ScopedEnv clean(kNoTorchrun);
+  SECTION("make_process_group with a store") {
+    auto store = agent_store(1);
+    auto group = dist::make_process_group(store, 0, 1, dist::ProcessGroupOptions().timeout(std::chrono::seconds(30)),
+                                          -1, "127.0.0.1");
+    CHECK(group.backend() == "gloo");
+    check_one_rank_run(group, torch::kCPU);
+    // The collectives go through the backend: once it is aborted, they fail and say why.
+    group.abort("stopped by the test");
+    auto t = torch::ones({2}, torch::kDouble);
+    CHECK_CONTAINS(error_of([&] { group.all_reduce_sum_(t); }), "stopped by the test");
+  }
+  SECTION("init_process_group with WORLD_SIZE=1 and MASTER_ADDR, as torchrun --nproc_per_node=1 sets them") {
+    ScopedEnv env(Vars{{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"},
+                       {"MASTER_PORT", std::to_string(unused_port())}});
+    auto group = dist::init_process_group(dist::ProcessGroupOptions().timeout(std::chrono::seconds(30)));
+    CHECK(group.connected());
+    CHECK(group.backend() == "gloo");
+    auto t = torch::arange(4, torch::kDouble);
+    group.all_reduce_sum_(t);  // the sum over one rank
+    CHECK(torch::equal(t, torch::arange(4, torch::kDouble)));
+    CHECK(torch::equal(dist::all_gather_rows(t.view({2, 2}), group), t.view({2, 2})));
+  }
+}
+
+// Issue 10, item 5: the NCCL path with one process (one GPU) runs the first two-process check at
+// world size 1. scripts/gpu-check.sh runs it (step 3, the [cuda] cases).
+TEST_CASE("CUDA: NCCL with one rank: SyncBatchNorm and DataParallel on the GPU end where plain BatchNorm does",
+          "[distributed][cuda]") {
+  if (!torch::cuda::is_available()) {
+    WARN("no CUDA device: CUDA case not run");
+    return;
+  }
+#ifndef BYOL_DISTRIBUTED_NCCL
+  FAIL("a CUDA device is present, but byol/distributed.hpp was compiled without NCCL (USE_C10D_NCCL undefined "
+       "or <nccl.h> not found; see the byol: lines of CMake's output)");
+#else
+  ScopedEnv clean(kNoTorchrun);
+  auto store = agent_store(1);
+  auto group = dist::make_process_group(
+      store, 0, 1, dist::ProcessGroupOptions().backend("nccl").timeout(std::chrono::seconds(60)));
+  CHECK(group.backend() == "nccl");
+  check_one_rank_run(group, torch::Device(torch::kCUDA, 0));
+#endif
 }
 
 namespace {

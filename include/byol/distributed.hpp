@@ -23,8 +23,9 @@
 ///     loss.backward(); optimizer.step();                         // gradients already averaged
 ///
 /// Gloo needs its headers (Debian: libgloo-dev), which c10d's ProcessGroupGloo.hpp includes;
-/// without them (or with BYOL_NO_GLOO defined) only world size 1 works. The NCCL backend is
-/// compiled only when USE_C10D_NCCL is defined (a CUDA build of LibTorch that has it).
+/// without them (or with BYOL_NO_GLOO defined) only world size 1 without a backend works. The
+/// NCCL backend is compiled only when USE_C10D_NCCL is defined (a CUDA build of LibTorch that has
+/// it) and <nccl.h> is found (BYOL_NO_NCCL leaves it out).
 
 #include <byol/detail/compat.hpp>
 #include <byol/detail/norm_dispatch.hpp>
@@ -57,9 +58,14 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
 #endif
-#ifdef USE_C10D_NCCL
+// NCCL: where LibTorch was built with it (its CUDA targets define USE_C10D_NCCL) and <nccl.h> is
+// on the include path (a pip wheel keeps it in site-packages/nvidia/nccl/include; byol's CMake adds
+// that folder when it finds it).
+#if defined(USE_C10D_NCCL) && !defined(BYOL_NO_NCCL) && defined(__has_include)
+#if __has_include(<nccl.h>)
 #define BYOL_DISTRIBUTED_NCCL 1
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 #endif
 
 #include <algorithm>
@@ -131,7 +137,8 @@ struct GroupState : torch::CustomClassHolder {
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
   std::string backend_name = "none";
   c10::intrusive_ptr<c10d::Store> store;
-  std::unique_ptr<Collectives> collectives;  // null when world_size == 1, or after abort
+  std::unique_ptr<Collectives> collectives;  // null without a backend, or after abort
+  bool connected = false;                    // a backend was built: collectives go through it
   bool serves_store = false;                 // this process hosts the TCPStore (rank 0, no agent)
   int64_t main_sequence = 0;                 // run_on_main calls so far (the same on every rank)
   std::string aborted;                       // why abort() brought the group down ("" if not)
@@ -216,7 +223,10 @@ inline Collectives& collectives_of(const GroupState& group) {
 }  // namespace detail
 
 /// A group of processes that reduce tensors together: a handle, cheap to copy. The default one
-/// is a single process (rank 0 of 1), in which every collective is a no-op.
+/// is a single process (rank 0 of 1) without a backend, in which every collective is a no-op. A
+/// group made through a store (make_process_group with one, or init_process_group with
+/// MASTER_ADDR set) runs its collectives through its backend even at world size 1, as PyTorch's
+/// does: `torchrun --nproc_per_node=1` exercises NCCL or Gloo.
 class ProcessGroup {
  public:
   /// Rank 0 of 1: every collective returns its input unchanged.
@@ -227,16 +237,18 @@ class ProcessGroup {
   int64_t world_size() const { return state_->world_size; }
   /// The rank within this machine (LOCAL_RANK; equal to rank() when LOCAL_RANK is not set).
   int64_t local_rank() const { return state_->local_rank; }
-  /// "gloo", "nccl", or "none" for a single process.
+  /// "gloo", "nccl", or "none" for a single process without a backend.
   const std::string& backend() const { return state_->backend_name; }
+  /// True when collectives go through a backend (false: they return their input unchanged).
+  bool connected() const { return state_->connected; }
   std::chrono::milliseconds timeout() const { return state_->timeout; }
   /// The store the ranks met through (null for a single process).
   const c10::intrusive_ptr<c10d::Store>& store() const { return state_->store; }
 
   /// Starts tensor <- sum over ranks of tensor, in place; `wait` on the result before reading it.
-  /// A single process returns null (nothing to wait for).
+  /// A group without a backend returns null (nothing to wait for).
   c10::intrusive_ptr<c10d::Work> all_reduce_sum_async(const at::Tensor& tensor) const {
-    if (state_->world_size == 1) {
+    if (!state_->connected) {
       return {};
     }
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: all_reduce needs a contiguous tensor, got strides ",
@@ -257,7 +269,7 @@ class ProcessGroup {
   void broadcast_(const at::Tensor& tensor, int64_t root = 0) const {
     TORCH_CHECK(root >= 0 && root < state_->world_size, "byol::distributed: broadcast root must be in [0, ",
                 state_->world_size, "), got ", root);
-    if (state_->world_size == 1) {
+    if (!state_->connected) {
       return;
     }
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: broadcast needs a contiguous tensor, got strides ",
@@ -267,15 +279,15 @@ class ProcessGroup {
   }
   /// Returns when every rank has called it.
   void barrier() const {
-    if (state_->world_size > 1) {
+    if (state_->connected) {
       detail::wait_for(detail::collectives_of(*state_).barrier(), *state_, "barrier");
     }
   }
   /// Every rank's `tensor`, in rank order: element r is rank r's. The tensors must have the same
-  /// shape and dtype on every rank (all_gather_rows takes unequal row counts). One process
-  /// returns {tensor}.
+  /// shape and dtype on every rank (all_gather_rows takes unequal row counts). A group without
+  /// a backend returns {tensor}.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const {
-    if (state_->world_size == 1) {
+    if (!state_->connected) {
       return {tensor};
     }
     std::vector<at::Tensor> inputs{tensor.contiguous()};
@@ -293,13 +305,13 @@ class ProcessGroup {
   /// (instead of Gloo's bare "connection closed"). The rank that hosts the store (rank 0 without
   /// torchrun's agent) then waits, up to min(timeout, 60 s), until every other rank has read it,
   /// since the store ends with its process. Later collectives on this rank fail. run_or_abort
-  /// calls it; a single process only records the message.
+  /// calls it; a group without a store only records the message.
   ///
   ///     catch (const std::exception& e) { group.abort(e.what()); throw; }
   void abort(const std::string& message) const {
     auto& state = *state_;
     state.aborted = "rank " + std::to_string(state.rank) + ": " + message;
-    if (state.world_size == 1 || !state.store) {
+    if (!state.store) {
       return;
     }
     try {
@@ -331,6 +343,8 @@ class ProcessGroup {
 
 /// The group of `world_size` processes that meet through `store`, this one being `rank`.
 /// init_process_group makes the store from the environment; tests and launchers may pass their own.
+/// Given a store, the backend is built even for world_size 1 (one rank's collectives then run
+/// through it); without one, world_size must be 1 and the group has no backend.
 inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, int64_t rank, int64_t world_size,
                                        ProcessGroupOptions options = {}, int64_t local_rank = -1,
                                        const std::string& host_for_gloo = "") {
@@ -343,8 +357,8 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
   state->world_size = static_cast<int>(world_size);
   state->local_rank = static_cast<int>(local_rank >= 0 ? local_rank : rank);
   state->timeout = options.timeout();
-  if (world_size == 1) {
-    return ProcessGroup(state);
+  if (world_size == 1 && !store) {
+    return ProcessGroup(state);  // no backend: every collective is a no-op
   }
   TORCH_CHECK(store, "byol::distributed: a group of ", world_size, " processes needs a store");
   state->store = store;
@@ -386,12 +400,13 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
     state->collectives = std::make_unique<detail::CollectivesOf<c10d::ProcessGroupNCCL>>(std::move(nccl));
     state->backend_name = "nccl";
 #else
-    TORCH_CHECK(false, "byol::distributed: backend 'nccl' was not compiled in (define USE_C10D_NCCL with a "
-                "LibTorch built with NCCL)");
+    TORCH_CHECK(false, "byol::distributed: backend 'nccl' was not compiled in: it needs a LibTorch built with "
+                "NCCL (whose CUDA targets define USE_C10D_NCCL) and NCCL's header <nccl.h> on the include path");
 #endif
   } else {
     TORCH_CHECK(false, "byol::distributed: backend must be 'gloo' or 'nccl', got '", options.backend(), "'");
   }
+  state->connected = true;
   return ProcessGroup(state);
 }
 
@@ -400,8 +415,9 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
 ///   RANK        this process, in [0, WORLD_SIZE)
 ///   LOCAL_RANK  this process on its machine (optional; default RANK)
 ///   MASTER_ADDR, MASTER_PORT  where rank 0 serves the TCPStore that the ranks meet through
-/// With none of RANK, WORLD_SIZE set, or WORLD_SIZE=1, the group is the single process (no store,
-/// no connection). Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) every rank
+/// With none of RANK, WORLD_SIZE set, or WORLD_SIZE=1 without MASTER_ADDR, the group is the single
+/// process without a backend (no store, no connection). WORLD_SIZE=1 with MASTER_ADDR set (what
+/// `torchrun --nproc_per_node=1` does) builds the store and the backend for the one rank. Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) every rank
 /// is a client of the agent's store, under the prefix /worker/attempt_<TORCHELASTIC_RESTART_COUNT>,
 /// as PyTorch does. A missing or malformed variable is an error that names it and its value.
 ///
@@ -420,10 +436,10 @@ inline ProcessGroup init_process_group(ProcessGroupOptions options = {}) {
   const char* local_text = getenv_or_null("LOCAL_RANK");
   const int64_t local_rank =
       local_text == nullptr ? rank : env_integer("LOCAL_RANK", local_text, 0, std::numeric_limits<int>::max());
-  if (world_size == 1) {
+  const char* addr = getenv_or_null("MASTER_ADDR");
+  if (world_size == 1 && addr == nullptr) {
     return make_process_group({}, 0, 1, options, local_rank);
   }
-  const char* addr = getenv_or_null("MASTER_ADDR");
   TORCH_CHECK(addr != nullptr && *addr != '\0', "byol::distributed: environment variable MASTER_ADDR is ",
               addr == nullptr ? "not set" : "empty", " (WORLD_SIZE=", world_size, ", RANK=", rank, ")");
   const int64_t port = env_integer("MASTER_PORT", getenv_or_null("MASTER_PORT"), 1, 65535);
@@ -534,14 +550,14 @@ void save_on_main(const ProcessGroup& group, const Saveable& source, const std::
 /// dtype must agree (an error on every rank otherwise, naming the ranks' shapes). For k-NN and
 /// linear evaluation over the features and labels of a sharded data set: each rank extracts its
 /// shard's features, and every rank ends with all of them, in the order of the shards. Not
-/// differentiable (the result is a new tensor). One process returns `rows` itself.
+/// differentiable (the result is a new tensor). A group without a backend returns `rows` itself.
 ///
 ///     auto features = byol::distributed::all_gather_rows(byol::eval::extract_features(...), group);
 ///     auto labels = byol::distributed::all_gather_rows(shard_labels, group);
 inline at::Tensor all_gather_rows(const at::Tensor& rows, const ProcessGroup& group) {
   TORCH_CHECK(rows.defined() && rows.dim() >= 1, "all_gather_rows: rows must have a row dimension, got ",
               rows.defined() ? std::to_string(rows.dim()) + "-D tensor" : std::string("an undefined tensor"));
-  if (group.world_size() == 1) {
+  if (!group.connected()) {
     return rows;
   }
   constexpr int64_t kMaxDims = 8;
@@ -748,7 +764,7 @@ struct ReducerState : std::enable_shared_from_this<ReducerState> {
 // Broadcasts `tensors` from rank 0, packed into flat buffers of at most `bucket_bytes`.
 inline void broadcast_coalesced(const ProcessGroup& group, const std::vector<at::Tensor>& tensors,
                                 int64_t bucket_bytes) {
-  if (group.world_size() == 1) {
+  if (!group.connected()) {
     return;
   }
   at::NoGradGuard no_grad;
