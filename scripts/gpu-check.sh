@@ -231,7 +231,7 @@ fi
 step "5b one rank under ${launcher[0]##*/}: ${ranked_args[*]}" 90 "$out/imagenet.log" \
   "${launcher[@]}" "$build/examples/imagenet_byol" --synthetic --accum-steps 1 --log-every 5 \
     --checkpoint-every 1000000 --out "$build/imagenet_ranked" "${ranked_args[@]}"
-grep -E "BatchNorm layers synchronized|images/s" "$out/imagenet.log" | tail -3 | tee -a "$summary"
+grep -E "BatchNorm layers synchronized|img/s|images/s" "$out/imagenet.log" | tail -3 | tee -a "$summary"
 step "6 BYOL step, PyTorch eager ($dev)" 120 "$out/python-cuda.jsonl" \
   $python bench/python/byol_step.py --device "$dev" --min-time "$([ $gpu = 1 ] && echo 3 || echo 0.2)"
 grep -E '^\{' "$out/python-cuda.jsonl" | tail -2 | tee -a "$summary"
