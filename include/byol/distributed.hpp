@@ -417,9 +417,10 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
 ///   MASTER_ADDR, MASTER_PORT  where rank 0 serves the TCPStore that the ranks meet through
 /// With none of RANK, WORLD_SIZE set, or WORLD_SIZE=1 without MASTER_ADDR, the group is the single
 /// process without a backend (no store, no connection). WORLD_SIZE=1 with MASTER_ADDR set (what
-/// `torchrun --nproc_per_node=1` does) builds the store and the backend for the one rank. Under torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) every rank
-/// is a client of the agent's store, under the prefix /worker/attempt_<TORCHELASTIC_RESTART_COUNT>,
-/// as PyTorch does. A missing or malformed variable is an error that names it and its value.
+/// `torchrun --nproc_per_node=1` does) builds the store and the backend for the one rank. Under
+/// torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) every rank is a client of the
+/// agent's store, under the prefix /worker/attempt_<TORCHELASTIC_RESTART_COUNT>, as PyTorch does.
+/// A missing or malformed variable is an error that names it and its value.
 ///
 ///     auto group = byol::distributed::init_process_group(
 ///         byol::distributed::ProcessGroupOptions().timeout(std::chrono::seconds(60)));
