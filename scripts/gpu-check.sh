@@ -220,7 +220,8 @@ step "5 ResNet BYOL, byol: ${imagenet_args[*]}" 150 "$out/imagenet.log" \
 grep -E "images/s|MFU" "$out/imagenet.log" | tail -3 | tee -a "$summary"
 # One rank of a data-parallel run: torchrun's variables, SyncBatchNorm and DataParallel's buckets
 # through NCCL. Debian 13's torchrun cannot start (docs/distributed.md), so the rehearsal sets the
-# same variables with scripts/launch.sh and uses Gloo.
+# same variables with scripts/launch.sh and asks for Gloo, which its root lacks (no libgloo-dev):
+# there the rank warns and runs as a plain process.
 if [ $gpu = 1 ]; then
   launcher=($python -m torch.distributed.run --standalone --nproc_per_node=1 --no-python)
   ranked_args=(--dist-backend nccl --steps 10 --batch-size 128)
@@ -231,7 +232,13 @@ fi
 step "5b one rank under ${launcher[0]##*/}: ${ranked_args[*]}" 90 "$out/imagenet.log" \
   "${launcher[@]}" "$build/examples/imagenet_byol" --synthetic --accum-steps 1 --log-every 5 \
     --checkpoint-every 1000000 --out "$build/imagenet_ranked" "${ranked_args[@]}"
-grep -E "BatchNorm layers synchronized|img/s|images/s" "$out/imagenet.log" | tail -3 | tee -a "$summary"
+grep -E "BatchNorm layers synchronized|not compiled in|img/s|images/s" "$out/imagenet.log" | tail -3 |
+  tee -a "$summary"
+# Without NCCL compiled in, one rank would run as a plain process (with a warning): not the check.
+if [ $gpu = 1 ] && ! grep -q "1 rank (nccl): " "$out/imagenet.log"; then
+  say "   5b FAILED: imagenet_byol's one rank did not run through NCCL (see imagenet.log)"
+  failures=$((failures + 1))
+fi
 step "6 BYOL step, PyTorch eager ($dev)" 120 "$out/python-cuda.jsonl" \
   $python bench/python/byol_step.py --device "$dev" --min-time "$([ $gpu = 1 ] && echo 3 || echo 0.2)"
 grep -E '^\{' "$out/python-cuda.jsonl" | tail -2 | tee -a "$summary"

@@ -919,6 +919,19 @@ TEST_CASE("one rank with a store: its collectives run through Gloo and end where
     CHECK(torch::equal(t, torch::arange(4, torch::kDouble)));
     CHECK(torch::equal(dist::all_gather_rows(t.view({2, 2}), group), t.view({2, 2})));
   }
+  SECTION("WORLD_SIZE=1 with a backend that was not compiled in: the single process, with a warning") {
+    ScopedEnv env(Vars{{"WORLD_SIZE", "1"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"},
+                       {"MASTER_PORT", std::to_string(unused_port())}});
+#ifndef BYOL_DISTRIBUTED_NCCL
+    auto group = dist::init_process_group(dist::ProcessGroupOptions().backend("nccl"));
+    CHECK_FALSE(group.connected());
+    CHECK(group.backend() == "none");
+    CHECK(group.world_size() == 1);
+#endif
+    // A backend that does not exist is still an error, whatever the world size.
+    CHECK_CONTAINS(error_of([] { dist::init_process_group(dist::ProcessGroupOptions().backend("mpi")); }),
+                   "backend must be 'gloo' or 'nccl', got 'mpi'");
+  }
 }
 
 // Issue 10, item 5: the NCCL path with one process (one GPU) runs the first two-process check at

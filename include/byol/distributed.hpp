@@ -213,6 +213,22 @@ inline void wait_for(const c10::intrusive_ptr<c10d::Work>& work, const GroupStat
   }
 }
 
+// Whether `backend` ("gloo" or "nccl") was compiled into this unit.
+inline bool backend_compiled(const std::string& backend) {
+#ifdef BYOL_DISTRIBUTED_GLOO
+  if (backend == "gloo") {
+    return true;
+  }
+#endif
+#ifdef BYOL_DISTRIBUTED_NCCL
+  if (backend == "nccl") {
+    return true;
+  }
+#endif
+  (void)backend;
+  return false;
+}
+
 // The group's collectives; an error after abort() (which dropped them) or in a single process.
 inline Collectives& collectives_of(const GroupState& group) {
   TORCH_CHECK(group.collectives != nullptr, "byol::distributed: rank ", group.rank, " of ", group.world_size,
@@ -417,7 +433,8 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
 ///   MASTER_ADDR, MASTER_PORT  where rank 0 serves the TCPStore that the ranks meet through
 /// With none of RANK, WORLD_SIZE set, or WORLD_SIZE=1 without MASTER_ADDR, the group is the single
 /// process without a backend (no store, no connection). WORLD_SIZE=1 with MASTER_ADDR set (what
-/// `torchrun --nproc_per_node=1` does) builds the store and the backend for the one rank. Under
+/// `torchrun --nproc_per_node=1` does) builds the store and the backend for the one rank, unless
+/// that backend was not compiled in: then it warns and returns the single process. Under
 /// torchrun's agent store (TORCHELASTIC_USE_AGENT_STORE=True) every rank is a client of the
 /// agent's store, under the prefix /worker/attempt_<TORCHELASTIC_RESTART_COUNT>, as PyTorch does.
 /// A missing or malformed variable is an error that names it and its value.
@@ -439,6 +456,14 @@ inline ProcessGroup init_process_group(ProcessGroupOptions options = {}) {
       local_text == nullptr ? rank : env_integer("LOCAL_RANK", local_text, 0, std::numeric_limits<int>::max());
   const char* addr = getenv_or_null("MASTER_ADDR");
   if (world_size == 1 && addr == nullptr) {
+    return make_process_group({}, 0, 1, options, local_rank);
+  }
+  if (world_size == 1 && (options.backend() == "gloo" || options.backend() == "nccl") &&
+      !detail::backend_compiled(options.backend())) {
+    // One rank computes the same without collectives: a launch of one keeps working where the
+    // backend is missing (Gloo without libgloo-dev's headers, NCCL without <nccl.h>).
+    TORCH_WARN("byol::distributed: WORLD_SIZE=1 but backend '", options.backend(),
+               "' was not compiled in: running as a single process without a backend");
     return make_process_group({}, 0, 1, options, local_rank);
   }
   TORCH_CHECK(addr != nullptr && *addr != '\0', "byol::distributed: environment variable MASTER_ADDR is ",
