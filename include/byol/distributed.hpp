@@ -135,10 +135,9 @@ struct GroupState : torch::CustomClassHolder {
   int world_size = 1;
   int local_rank = 0;
   std::chrono::milliseconds timeout{std::chrono::minutes(30)};
-  std::string backend_name = "none";
+  std::string backend_name = "none";         // "none" until a backend is built
   c10::intrusive_ptr<c10d::Store> store;
   std::unique_ptr<Collectives> collectives;  // null without a backend, or after abort
-  bool connected = false;                    // a backend was built: collectives go through it
   bool serves_store = false;                 // this process hosts the TCPStore (rank 0, no agent)
   int64_t main_sequence = 0;                 // run_on_main calls so far (the same on every rank)
   std::string aborted;                       // why abort() brought the group down ("" if not)
@@ -256,7 +255,7 @@ class ProcessGroup {
   /// "gloo", "nccl", or "none" for a single process without a backend.
   const std::string& backend() const { return state_->backend_name; }
   /// True when collectives go through a backend (false: they return their input unchanged).
-  bool connected() const { return state_->connected; }
+  bool connected() const { return state_->backend_name != "none"; }
   std::chrono::milliseconds timeout() const { return state_->timeout; }
   /// The store the ranks met through (null for a single process).
   const c10::intrusive_ptr<c10d::Store>& store() const { return state_->store; }
@@ -264,7 +263,7 @@ class ProcessGroup {
   /// Starts tensor <- sum over ranks of tensor, in place; `wait` on the result before reading it.
   /// A group without a backend returns null (nothing to wait for).
   c10::intrusive_ptr<c10d::Work> all_reduce_sum_async(const at::Tensor& tensor) const {
-    if (!state_->connected) {
+    if (!connected()) {
       return {};
     }
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: all_reduce needs a contiguous tensor, got strides ",
@@ -285,7 +284,7 @@ class ProcessGroup {
   void broadcast_(const at::Tensor& tensor, int64_t root = 0) const {
     TORCH_CHECK(root >= 0 && root < state_->world_size, "byol::distributed: broadcast root must be in [0, ",
                 state_->world_size, "), got ", root);
-    if (!state_->connected) {
+    if (!connected()) {
       return;
     }
     TORCH_CHECK(tensor.is_contiguous(), "byol::distributed: broadcast needs a contiguous tensor, got strides ",
@@ -295,7 +294,7 @@ class ProcessGroup {
   }
   /// Returns when every rank has called it.
   void barrier() const {
-    if (state_->connected) {
+    if (connected()) {
       detail::wait_for(detail::collectives_of(*state_).barrier(), *state_, "barrier");
     }
   }
@@ -303,7 +302,7 @@ class ProcessGroup {
   /// shape and dtype on every rank (all_gather_rows takes unequal row counts). A group without
   /// a backend returns {tensor}.
   std::vector<at::Tensor> all_gather(const at::Tensor& tensor) const {
-    if (!state_->connected) {
+    if (!connected()) {
       return {tensor};
     }
     std::vector<at::Tensor> inputs{tensor.contiguous()};
@@ -422,7 +421,6 @@ inline ProcessGroup make_process_group(c10::intrusive_ptr<c10d::Store> store, in
   } else {
     TORCH_CHECK(false, "byol::distributed: backend must be 'gloo' or 'nccl', got '", options.backend(), "'");
   }
-  state->connected = true;
   return ProcessGroup(state);
 }
 
